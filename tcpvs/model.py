@@ -1,0 +1,170 @@
+"""The objects of the service table: services, their settings, real servers and rules.
+
+Plain data plus the live counters the engine updates; no I/O. The engine reads these objects
+directly on every request, so an edit made through the table takes effect at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import regex
+
+from tcpvs.addr import Address
+
+if TYPE_CHECKING:
+    from tcpvs.sched.base import Scheduler
+
+DEFAULT_PORT = 8080
+DEFAULT_SCHEDULER = "http"
+DEFAULT_SERVER_PORT = 80
+MAX_WEIGHT = 65535
+MAX_MATCH = 10
+# Patterns that make a rule the default route: always tried after every other rule.
+DEFAULT_PATTERNS = (".*", "^/.*")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One per-service setting: its name in config files, its type, range and default.
+
+    `classic` settings are the KTCPVS ones, always printed by `-L`; the others are printed only
+    when they differ from their default, so the original layout stays unchanged.
+    """
+
+    name: str
+    kind: type  # int, float or bool
+    default: Any
+    low: float = 0
+    high: float = 65535
+    classic: bool = False
+    help: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("startservers", int, 8, 1, 65535, True, "accepted for compatibility (see docs)"),
+    Setting("maxclients", int, 256, 1, 65535, True, "concurrent client connections"),
+    Setting("minspareservers", int, 6, 1, 65535, True, "accepted for compatibility"),
+    Setting("maxspareservers", int, 18, 1, 65535, True, "accepted for compatibility"),
+    Setting("connect_timeout", float, 5.0, 0.001, 3600, help="seconds to connect to a server"),
+    Setting("client_timeout", float, 10.0, 0.001, 3600, help="seconds to receive a request head"),
+    Setting("server_timeout", float, 60.0, 0.001, 86400, help="seconds to wait for a response"),
+    Setting("keepalive_timeout", float, 30.0, 0.001, 86400, help="idle keep-alive seconds"),
+    Setting("read_timeout", float, 180.0, 0.001, 86400, help="idle seconds of a raw/tunnel relay"),
+    Setting("max_head_size", int, 16384, 1024, 1048576, help="largest request head (else 431)"),
+    Setting("forwardfor", bool, True, help="add X-Forwarded-For to HTTP requests"),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """Return `value` converted to the setting's type; ValueError if it is out of range."""
+    spec = SETTINGS_BY_NAME[name]
+    if spec.kind is bool:
+        if isinstance(value, str):
+            lowered = value.lower()
+            if lowered not in ("on", "off", "yes", "no", "true", "false", "1", "0"):
+                raise ValueError(f"{name} must be on or off")
+            return lowered in ("on", "yes", "true", "1")
+        return bool(value)
+    converted = spec.kind(value)
+    if not spec.low <= converted <= spec.high:
+        raise ValueError(f"{name} must be between {spec.low:g} and {spec.high:g}")
+    return converted
+
+
+@dataclass(eq=False, slots=True)
+class RealServer:
+    """A real server of one service, with the live counters schedulers and stats read."""
+
+    address: Address
+    weight: int = 1
+    conns: int = 0  # connections (raw TCP) or requests (HTTP) being relayed right now
+    total_conns: int = 0  # connections opened to this server since it was added
+    requests: int = 0  # HTTP requests sent
+    bytes_in: int = 0  # bytes sent to the server
+    bytes_out: int = 0  # bytes received from the server
+    failures: int = 0  # connection attempts that failed
+    down_until: float = 0.0  # loop time before which a refused server is skipped
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "conns": self.conns,
+            "total_conns": self.total_conns,
+            "requests": self.requests,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "failures": self.failures,
+        }
+
+
+@dataclass(eq=False, slots=True)
+class Rule:
+    """A regex on the Request-URI and the servers it sends matching requests to."""
+
+    pattern: str
+    match: int
+    servers: list[RealServer]
+    compiled: Any = None  # regex.Pattern[bytes]
+
+    def __post_init__(self) -> None:
+        if self.compiled is None:
+            self.compiled = compile_pattern(self.pattern)
+
+    @property
+    def is_default(self) -> bool:
+        return self.pattern in DEFAULT_PATTERNS
+
+
+def compile_pattern(pattern: str) -> Any:
+    """Compile a rule pattern (POSIX ERE style, as KTCPVS used) for matching raw URI bytes."""
+    try:
+        return regex.compile(pattern.encode("latin-1", "strict"))
+    except (regex.error, UnicodeEncodeError) as exc:
+        raise ValueError(f"invalid pattern {pattern!r}: {exc}") from exc
+
+
+@dataclass(eq=False)
+class ServiceStats:
+    conns: int = 0  # client connections open now
+    total_conns: int = 0
+    requests: int = 0
+    bytes_in: int = 0  # bytes received from clients
+    bytes_out: int = 0  # bytes sent to clients
+    errors: int = 0  # error responses generated by the switch (4xx/5xx)
+
+
+@dataclass(eq=False)
+class Service:
+    """A virtual service: where it listens, how it schedules, its servers and rules."""
+
+    ident: str
+    listen: Address
+    scheduler_name: str
+    scheduler: Scheduler
+    settings: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in SETTINGS})
+    redirect: Address | None = None
+    servers: list[RealServer] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    running: bool = False
+    stats: ServiceStats = field(default_factory=ServiceStats)
+
+    @property
+    def speaks_http(self) -> bool:
+        """HTTP services parse every request; others relay raw TCP (any protocol)."""
+        return bool(self.rules) or self.scheduler.http
+
+    def find_server(self, address: Address) -> RealServer | None:
+        for server in self.servers:
+            if server.address == address:
+                return server
+        return None
+
+    def route(self, uri: bytes) -> tuple[Rule | None, Any]:
+        """First rule whose pattern matches the URI (unanchored search), and the match."""
+        for rule in self.rules:
+            found = rule.compiled.search(uri)
+            if found is not None:
+                return rule, found
+        return None, None

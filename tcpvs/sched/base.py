@@ -1,0 +1,63 @@
+"""The scheduler contract: what a plugin implements and when the engine calls it.
+
+A scheduler is a class registered under a name in the `tcpvs.schedulers` entry-point group
+(exactly how the built-in ones register). The engine makes one instance per virtual service.
+
+Call order, per client connection (raw TCP) or per request (HTTP):
+1. The engine routes: for an HTTP request, the first matching rule gives the candidate servers
+   (every server of the service when it has no rules at all); a raw TCP connection gets every
+   server.
+2. It drops servers with weight 0, and servers that already failed for this request, then calls
+   `select(candidates, ctx)` with the rest (possibly an empty list).
+3. It counts the chosen server's `conns` up while the connection/request is relayed and down
+   after, so least-connection schedulers read live values.
+4. For HTTP, before sending the response head to the client it calls `response_headers(ctx,
+   server)` and inserts the returned header lines (chttp's cookie).
+
+`select` runs on the event loop for every request: it must not block and should be O(servers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from tcpvs.model import RealServer, Rule
+
+
+class ScheduleContext:
+    """What a scheduler may look at to choose a server for one connection or request."""
+
+    __slots__ = ("request", "rule", "match", "client", "previous", "session")
+
+    def __init__(
+        self,
+        request: Any = None,
+        rule: Rule | None = None,
+        match: Any = None,
+        client: tuple | None = None,
+        previous: RealServer | None = None,
+    ) -> None:
+        self.request = request  # tcpvs.http.RequestHead, or None for raw TCP
+        self.rule = rule  # the rule that matched, None for raw TCP or a rule-less service
+        self.match = match  # the regex match object of that rule on the URI
+        self.client = client  # the client's (host, port)
+        self.previous = previous  # server of the previous request on this client connection
+        self.session: Any = None  # scratch space a scheduler may use between select and response
+
+
+class Scheduler:
+    """Base class of every scheduler plugin."""
+
+    name: ClassVar[str] = ""
+    # True: the service parses HTTP and routes every request even when it has no rules.
+    # False: without rules the service relays raw TCP (any protocol), one choice per connection.
+    http: ClassVar[bool] = False
+
+    def select(self, servers: Sequence[RealServer], ctx: ScheduleContext) -> RealServer | None:
+        """Pick one of `servers` (all have weight > 0), or None when none will do."""
+        raise NotImplementedError
+
+    def response_headers(self, ctx: ScheduleContext, server: RealServer) -> bytes:
+        """Header lines (each ending in CRLF) to add to the response head; none by default."""
+        return b""

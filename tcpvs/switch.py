@@ -1,0 +1,166 @@
+"""Switch: the service table plus the listeners that serve it on the running event loop.
+
+This is the library API (`import tcpvs`): every tcpvsadm command is a coroutine here, and the
+daemon's control socket only calls these methods. Table edits apply to running services at
+once; a failed operation raises TableError (or ConfigError) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tcpvs.addr import Address
+from tcpvs.engine.listener import ServiceListener
+from tcpvs.errors import TableError
+from tcpvs.listing import snapshot
+from tcpvs.model import RealServer, Rule, Service
+from tcpvs.table import Table
+
+# How long a stopped service's open connections may take to finish before they are cut.
+DEFAULT_DRAIN_SECONDS = 10.0
+
+
+class Switch:
+    """Run virtual services inside an asyncio program.
+
+    Example:
+        switch = Switch()
+        await switch.add_service("web", listen="127.0.0.1:8080")
+        await switch.add_server("web", "127.0.0.1:9001")
+        await switch.add_rule("web", "^/images/", "127.0.0.1:9001")
+        await switch.start("web")
+    """
+
+    def __init__(self, table: Table | None = None, drain_seconds: float = DEFAULT_DRAIN_SECONDS):
+        self.table = table if table is not None else Table()
+        self.drain_seconds = drain_seconds
+        self._listeners: dict[str, ServiceListener] = {}
+        self._draining: set[asyncio.Task] = set()
+
+    # -- services -------------------------------------------------------------------------
+
+    async def add_service(self, ident: str, **options: Any) -> Service:
+        return self.table.add_service(ident, **options)
+
+    async def edit_service(self, ident: str, **options: Any) -> Service:
+        service = self.table.service(ident)
+        old_listen = service.listen
+        listener = self._listeners.get(ident)
+        if listener is None:
+            return self.table.edit_service(ident, **options)
+        # Running: validate on a copy of the address first, bind the new address before the old
+        # one is closed, so a failed rebind leaves the service serving where it was.
+        self.table.edit_service(ident, **options)
+        if service.listen != old_listen:
+            replacement = ServiceListener(service)
+            try:
+                await replacement.open()
+            except TableError:
+                service.listen = old_listen
+                raise
+            self._listeners[ident] = replacement
+            self._drain(listener)
+        return service
+
+    async def delete_service(self, ident: str) -> Service:
+        self.table.service(ident)
+        await self.stop(ident)
+        return self.table.delete_service(ident)
+
+    async def flush(self) -> None:
+        await self.stop()
+        self.table.flush()
+
+    # -- servers and rules ------------------------------------------------------------------
+
+    async def add_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
+        return self.table.add_server(ident, server, weight)
+
+    async def edit_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
+        return self.table.edit_server(ident, server, weight)
+
+    async def delete_server(self, ident: str, server: str | Address) -> RealServer:
+        return self.table.delete_server(ident, server)
+
+    async def add_rule(self, ident: str, pattern: str, server: str | Address, match: int = 0) -> Rule:
+        return self.table.add_rule(ident, pattern, server, match)
+
+    async def delete_rule(self, ident: str, pattern: str, server: str | Address) -> None:
+        self.table.delete_rule(ident, pattern, server)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def _selected(self, ident: str | None) -> list[Service]:
+        if ident:
+            return [self.table.service(ident)]
+        return list(self.table.services.values())
+
+    async def start(self, ident: str | None = None) -> None:
+        """Start one service, or every service; starting a running service does nothing."""
+        for service in self._selected(ident):
+            if service.ident in self._listeners:
+                continue
+            listener = ServiceListener(service)
+            await listener.open()
+            self._listeners[service.ident] = listener
+
+    async def stop(self, ident: str | None = None) -> None:
+        """Stop accepting; open connections finish within `drain_seconds`, then are cut."""
+        for service in self._selected(ident):
+            listener = self._listeners.pop(service.ident, None)
+            if listener is not None:
+                self._drain(listener)
+
+    def _drain(self, listener: ServiceListener) -> None:
+        listener.close()
+        task = asyncio.get_running_loop().create_task(listener.drain(self.drain_seconds))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def load_config(self, text: str, filename: str = "<config>") -> None:
+        """Replace the whole table with a config file's, or raise ConfigError and keep it.
+
+        Services that keep their ident and listen address keep running on the new settings
+        without dropping a connection; the others stop. New services start stopped (KTCPVS
+        semantics: `--start` follows `-f`).
+        """
+        from tcpvs.config import parse_config  # the grammar module imports the table
+
+        new_table = parse_config(text, filename)
+        for ident, listener in list(self._listeners.items()):
+            new_service = new_table.services.get(ident)
+            if new_service is None or new_service.listen != listener.service.listen:
+                del self._listeners[ident]
+                self._drain(listener)
+        for ident, new_service in new_table.services.items():
+            old = self.table.services.get(ident)
+            if old is not None:
+                _carry_counters(old, new_service)
+            listener = self._listeners.get(ident)
+            if listener is not None:
+                listener.adopt(new_service)
+        self.table = new_table
+
+    def snapshot(self, ident: str | None = None) -> dict[str, Any]:
+        return snapshot(self.table, ident)
+
+    async def close(self) -> None:
+        """Stop every service and wait until their connections have finished (or were cut)."""
+        await self.stop()
+        if self._draining:
+            await asyncio.gather(*self._draining, return_exceptions=True)
+
+
+def _carry_counters(old: Service, new: Service) -> None:
+    """Keep statistics across a reload for servers that are still there (not live counts)."""
+    new.stats.total_conns = old.stats.total_conns
+    new.stats.requests = old.stats.requests
+    new.stats.bytes_in, new.stats.bytes_out = old.stats.bytes_in, old.stats.bytes_out
+    new.stats.errors = old.stats.errors
+    for server in new.servers:
+        previous = old.find_server(server.address)
+        if previous is not None:
+            server.total_conns, server.requests = previous.total_conns, previous.requests
+            server.bytes_in, server.bytes_out = previous.bytes_in, previous.bytes_out
+            server.failures = previous.failures

@@ -1,0 +1,234 @@
+"""The service table and its operations, with KTCPVS's messages. No I/O.
+
+Every method either applies its change completely or raises TableError and changes nothing.
+Order is creation order everywhere (services, servers, rules), and rules whose pattern is a
+default pattern (`.*`, `^/.*`) stay behind all others, so `-L` output loaded with `-f`
+rebuilds the same table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import regex
+
+from tcpvs.addr import Address, parse_address
+from tcpvs.errors import TableError
+from tcpvs.model import (
+    DEFAULT_PORT,
+    DEFAULT_SCHEDULER,
+    DEFAULT_SERVER_PORT,
+    MAX_MATCH,
+    MAX_WEIGHT,
+    SETTINGS_BY_NAME,
+    RealServer,
+    Rule,
+    Service,
+    check_setting,
+    compile_pattern,
+)
+from tcpvs.sched.registry import load_scheduler
+
+IDENT_RE = regex.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def _address(value: str | Address, default_port: int | None, message: str) -> Address:
+    if isinstance(value, Address):
+        return value
+    try:
+        return parse_address(value, default_port)
+    except ValueError:
+        raise TableError(message) from None
+
+
+def _weight(weight: int) -> int:
+    if not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+        raise TableError("illegal weight specified")
+    return weight
+
+
+def _settings(settings: dict[str, Any]) -> dict[str, Any]:
+    checked = {}
+    for name, value in settings.items():
+        if name not in SETTINGS_BY_NAME:
+            raise TableError(f"unknown setting '{name}'")
+        try:
+            checked[name] = check_setting(name, value)
+        except (TypeError, ValueError) as exc:
+            raise TableError(f"illegal {name} specified ({exc})") from None
+    return checked
+
+
+def _listen(current: Address | None, listen: str | Address | None, port: int | None) -> Address:
+    """The listen address from `-l host[:port]` and `-P port` (the -l port wins)."""
+    base = current or Address("0.0.0.0", DEFAULT_PORT)
+    if port is not None:
+        if not isinstance(port, int) or not 0 < port < 65535:
+            raise TableError("illegal server port specified")
+        base = Address(base.host, port)
+    if listen is None:
+        return base
+    return _address(listen, base.port, "illegal address:port specified")
+
+
+class Table:
+    """All virtual services, by ident, in creation order."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, Service] = {}
+
+    def service(self, ident: str) -> Service:
+        try:
+            return self.services[ident]
+        except KeyError:
+            raise TableError("No such service") from None
+
+    def _service_for_server(self, ident: str) -> Service:
+        try:
+            return self.services[ident]
+        except KeyError:
+            raise TableError("Service not defined") from None
+
+    # -- services -------------------------------------------------------------------------
+
+    def add_service(
+        self,
+        ident: str,
+        *,
+        listen: str | Address | None = None,
+        port: int | None = None,
+        scheduler: str | None = None,
+        redirect: str | Address | None = None,
+        **settings: Any,
+    ) -> Service:
+        if not isinstance(ident, str) or not IDENT_RE.fullmatch(ident):
+            raise TableError("illegal ident specified")
+        if ident in self.services:
+            raise TableError("Service already exists")
+        address = _listen(None, listen, port)
+        sched_name = scheduler or DEFAULT_SCHEDULER
+        instance = load_scheduler(sched_name)
+        service = Service(ident, address, sched_name, instance)
+        service.settings.update(_settings(settings))
+        if redirect is not None:
+            service.redirect = _address(redirect, 80, "illegal redirect address specified")
+        self.services[ident] = service
+        return service
+
+    def edit_service(
+        self,
+        ident: str,
+        *,
+        listen: str | Address | None = None,
+        port: int | None = None,
+        scheduler: str | None = None,
+        redirect: str | Address | None = None,
+        **settings: Any,
+    ) -> Service:
+        """Change only what is given (KTCPVS reset everything else to defaults; we don't)."""
+        service = self.service(ident)
+        address = _listen(service.listen, listen, port)
+        checked = _settings(settings)
+        new_redirect = service.redirect
+        if redirect is not None:
+            new_redirect = (
+                None if redirect == "" else _address(redirect, 80, "illegal redirect address specified")
+            )
+        instance = None
+        if scheduler is not None and scheduler != service.scheduler_name:
+            instance = load_scheduler(scheduler)
+        # Everything validated: apply.
+        service.listen = address
+        service.settings.update(checked)
+        service.redirect = new_redirect
+        if instance is not None:
+            service.scheduler_name, service.scheduler = scheduler, instance
+        return service
+
+    def delete_service(self, ident: str) -> Service:
+        service = self.service(ident)
+        del self.services[ident]
+        return service
+
+    def flush(self) -> list[Service]:
+        removed = list(self.services.values())
+        self.services.clear()
+        return removed
+
+    # -- real servers ---------------------------------------------------------------------
+
+    def add_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
+        service = self._service_for_server(ident)
+        address = _address(server, DEFAULT_SERVER_PORT, "illegal address:port specified")
+        weight = _weight(weight)
+        if service.find_server(address) is not None:
+            raise TableError("Destination already exists")
+        real = RealServer(address, weight)
+        service.servers.append(real)
+        return real
+
+    def _existing_server(self, service: Service, server: str | Address) -> RealServer:
+        address = _address(server, DEFAULT_SERVER_PORT, "illegal address:port specified")
+        real = service.find_server(address)
+        if real is None:
+            raise TableError("No such destination")
+        return real
+
+    def edit_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
+        service = self._service_for_server(ident)
+        real = self._existing_server(service, server)
+        real.weight = _weight(weight)
+        return real
+
+    def delete_server(self, ident: str, server: str | Address) -> RealServer:
+        service = self._service_for_server(ident)
+        real = self._existing_server(service, server)
+        if any(real in rule.servers for rule in service.rules):
+            raise TableError("Destination is busy")
+        service.servers.remove(real)
+        return real
+
+    # -- rules ----------------------------------------------------------------------------
+
+    def add_rule(self, ident: str, pattern: str, server: str | Address, match: int = 0) -> Rule:
+        """Send requests whose URI matches `pattern` to `server` (with the rule's others).
+
+        Adding the same pattern again adds a server to that rule (hhttp hashes over them).
+        """
+        service = self.service(ident)
+        if not isinstance(match, int) or not 0 <= match <= MAX_MATCH:
+            raise TableError("illegal match number specified")
+        if not pattern:
+            raise TableError("illegal pattern specified")
+        real = self._existing_server(service, server)
+        rule = next((r for r in service.rules if r.pattern == pattern), None)
+        if rule is not None:
+            if real in rule.servers:
+                raise TableError("Rule already exists")
+            if rule.match != match:
+                raise TableError(f"Rule exists with match {rule.match}")
+            rule.servers.append(real)
+            return rule
+        try:
+            compiled = compile_pattern(pattern)
+        except ValueError as exc:
+            raise TableError(str(exc).capitalize()) from None
+        if compiled.groups < match:
+            raise TableError(f"pattern has no sub-expression {match}")
+        rule = Rule(pattern, match, [real], compiled)
+        if rule.is_default:
+            service.rules.append(rule)
+        else:
+            first_default = next((i for i, r in enumerate(service.rules) if r.is_default), None)
+            service.rules.insert(len(service.rules) if first_default is None else first_default, rule)
+        return rule
+
+    def delete_rule(self, ident: str, pattern: str, server: str | Address) -> None:
+        service = self.service(ident)
+        real = self._existing_server(service, server)
+        rule = next((r for r in service.rules if r.pattern == pattern), None)
+        if rule is None or real not in rule.servers:
+            raise TableError("No such rule")
+        rule.servers.remove(real)
+        if not rule.servers:
+            service.rules.remove(rule)
