@@ -52,6 +52,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server_timeout", float, 60.0, 0.001, 86400, help="seconds to wait for a response"),
     Setting("keepalive_timeout", float, 30.0, 0.001, 86400, help="idle keep-alive seconds"),
     Setting("read_timeout", float, 180.0, 0.001, 86400, help="idle seconds of a raw/tunnel relay"),
+    Setting("fail_timeout", float, 10.0, 0, 3600, help="seconds a refusing server is skipped"),
     Setting("max_head_size", int, 16384, 1024, 1048576, help="largest request head (else 431)"),
     Setting("forwardfor", bool, True, help="add X-Forwarded-For to HTTP requests"),
 )

@@ -1,0 +1,1 @@
+"""The data path: listeners, client-side protocols, server connections and their pool."""

@@ -1,0 +1,251 @@
+"""Client-side protocols: the shared base (accounting, deadlines, choosing and connecting to a
+real server, the byte tunnel) and RawFrontend, the relay of raw TCP services.
+
+The HTTP protocol (tcpvs/engine/http.py) builds on the same base and turns into a tunnel after
+a `101 Switching Protocols`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tcpvs.engine.pool import BackendConnection
+from tcpvs.model import RealServer, Service
+from tcpvs.sched.base import ScheduleContext
+
+if TYPE_CHECKING:
+    from tcpvs.engine.listener import ServiceListener
+
+# Client bytes buffered while no server takes them yet, before the client is paused.
+MAX_PENDING = 256 * 1024
+
+
+def eligible(servers: Sequence[RealServer], tried: list[RealServer], now: float) -> list[RealServer]:
+    """Servers a scheduler may pick: weight > 0, not failed for this request, not marked down."""
+    return [s for s in servers if s.weight > 0 and s.down_until <= now and s not in tried]
+
+
+class Frontend(asyncio.Protocol):
+    """One client connection of a running service."""
+
+    def __init__(self, listener: ServiceListener) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple = ("", 0)
+        self.backend: BackendConnection | None = None
+        self.deadline = 0.0  # loop time after which `expire()` is called; 0 = none
+        self.tunnel = False
+        self._client_eof = False
+        self._reading_paused = False
+        self._connecting: asyncio.Task | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.client = transport.get_extra_info("peername") or ("", 0)
+        listener = self.listener
+        stats = listener.service.stats
+        stats.conns += 1
+        stats.total_conns += 1
+        listener.connections.add(self)
+        if stats.conns > listener.service.settings["maxclients"]:
+            self.refuse()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.listener.connections.discard(self)
+        self.listener.service.stats.conns -= 1
+        if self._connecting is not None:
+            self._connecting.cancel()
+        self.drop_backend()
+
+    def refuse(self) -> None:
+        """Over maxclients: close at once (HTTP answers 503 first)."""
+        self.listener.service.stats.errors += 1
+        self.transport.close()  # type: ignore[union-attr]
+
+    def expire(self) -> None:
+        """The current deadline passed (idle or timed-out): cut the connection."""
+        self.abort()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self.drop_backend()
+
+    def shutdown(self) -> None:
+        """The service stops. A raw relay has no clean point to stop at: it may finish
+        within the drain time, after which the listener cuts it."""
+
+    def drop_backend(self) -> None:
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            backend.close()
+
+    # -- flow control: the other side's write buffer drives this side's reading ---------------
+
+    def pause_client_reading(self) -> None:
+        if self.transport is not None and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_client_reading(self) -> None:
+        if self.transport is not None and self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        if self.backend is not None and self.backend.transport is not None:
+            self.backend.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.backend is not None and self.backend.transport is not None:
+            self.backend.transport.resume_reading()
+
+    # -- choosing and reaching a server ----------------------------------------------------------
+
+    def choose(
+        self, service: Service, candidates: Sequence[RealServer], ctx: ScheduleContext, tried: list
+    ) -> RealServer | None:
+        return service.scheduler.select(eligible(candidates, tried, self.listener.now), ctx)
+
+    def connect(self, server: RealServer) -> None:
+        """Open a connection to `server` in the background; then connected() or connect_failed()."""
+        self._connecting = asyncio.get_running_loop().create_task(self._connect(server))
+
+    async def _connect(self, server: RealServer) -> None:
+        settings = self.listener.service.settings
+        try:
+            conn = await self.listener.pool.connect(server, settings["connect_timeout"])
+        except (OSError, TimeoutError):
+            self._connecting = None
+            server.failures += 1
+            server.down_until = self.listener.now + settings["fail_timeout"]
+            if self.transport is not None:
+                self.connect_failed(server)
+            return
+        self._connecting = None
+        if self.transport is None:  # the client left meanwhile
+            conn.close()
+            return
+        self.connected(conn)
+
+    def connected(self, conn: BackendConnection) -> None:
+        raise NotImplementedError
+
+    def connect_failed(self, server: RealServer) -> None:
+        raise NotImplementedError
+
+    # -- events from the backend connection --------------------------------------------------------
+
+    def backend_data(self, data: bytes) -> None:
+        self.tunnel_to_client(data)
+
+    def backend_eof(self) -> bool:
+        """The server half-closed: pass it on, keep the other direction open."""
+        if self.transport is not None and self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self._client_eof:
+            self.transport.close()  # type: ignore[union-attr]
+            return False
+        return True
+
+    def backend_lost(self, conn: BackendConnection) -> None:
+        if conn is self.backend:
+            self.backend = None
+            if self.transport is not None:
+                self.transport.close()
+
+    # -- the byte tunnel (raw TCP services, and HTTP after 101) -------------------------------
+
+    def start_tunnel(self, conn: BackendConnection, pending: bytes) -> None:
+        self.tunnel = True
+        self.backend = conn
+        conn.peer = self
+        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        if pending:
+            self.listener.service.stats.bytes_in += len(pending)
+            conn.write(pending)
+        if self._client_eof and conn.transport is not None and conn.transport.can_write_eof():
+            conn.transport.write_eof()
+        self.resume_client_reading()
+
+    def tunnel_to_client(self, data: bytes) -> None:
+        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.listener.service.stats.bytes_out += len(data)
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def tunnel_to_server(self, data: bytes) -> None:
+        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.listener.service.stats.bytes_in += len(data)
+        self.backend.write(data)  # type: ignore[union-attr]
+
+    def tunnel_client_eof(self) -> bool:
+        self._client_eof = True
+        backend = self.backend
+        if backend is None or backend.transport is None:
+            return True  # still connecting: the EOF is passed on in start_tunnel
+        if backend.transport.can_write_eof():
+            backend.transport.write_eof()
+        return True
+
+
+class RawFrontend(Frontend):
+    """Raw TCP relay: one server chosen per connection, bytes both ways, half-close aware."""
+
+    def __init__(self, listener: ServiceListener) -> None:
+        super().__init__(listener)
+        self._pending = bytearray()
+        self._tried: list[RealServer] = []
+        self._ctx: ScheduleContext | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._ctx = ScheduleContext(client=self.client)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        service = self.listener.service
+        server = self.choose(service, service.servers, self._ctx, self._tried)
+        if server is None:
+            service.stats.errors += 1
+            self.transport.close()  # type: ignore[union-attr]
+            return
+        self.deadline = self.listener.now + service.settings["connect_timeout"] + 1
+        self.connect(server)
+
+    def connect_failed(self, server: RealServer) -> None:
+        self._tried.append(server)
+        self._dispatch()
+
+    def connected(self, conn: BackendConnection) -> None:
+        conn.server.conns += 1
+        pending, self._pending = bytes(self._pending), bytearray()
+        self.start_tunnel(conn, pending)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        backend = self.backend
+        if backend is not None:
+            backend.server.conns -= 1
+        super().connection_lost(exc)
+
+    def backend_lost(self, conn: BackendConnection) -> None:
+        if conn is self.backend:
+            conn.server.conns -= 1
+        super().backend_lost(conn)
+
+    def data_received(self, data: bytes) -> None:
+        if self.backend is not None:
+            self.tunnel_to_server(data)
+            return
+        self._pending += data
+        if len(self._pending) > MAX_PENDING:
+            self.pause_client_reading()
+
+    def eof_received(self) -> bool:
+        return self.tunnel_client_eof()

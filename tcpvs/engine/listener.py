@@ -1,0 +1,107 @@
+"""ServiceListener: the listening socket of one running service and its connections.
+
+Timeouts are deadlines stored on each connection and checked by one coarse ticker per
+listener (like the KTCPVS master thread's once-a-second pass), so a request costs a float
+store rather than a timer created and cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from tcpvs.addr import format_address
+from tcpvs.engine.frontend import Frontend, RawFrontend
+from tcpvs.engine.http import HttpFrontend
+from tcpvs.engine.pool import ServerPool
+from tcpvs.errors import TableError
+from tcpvs.model import RealServer, Service
+
+TICK_SECONDS = 0.25
+LISTEN_BACKLOG = 2048  # KTCPVS max_backlog
+
+
+class ServiceListener:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.pool = ServerPool()
+        self.connections: set[Frontend] = set()
+        self.now = 0.0  # loop time at the last tick: deadlines are coarse on purpose
+        self._server: asyncio.AbstractServer | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._redirect: RealServer | None = None
+
+    async def open(self) -> None:
+        """Bind and listen; TableError with the reason if the address cannot be used."""
+        loop = asyncio.get_running_loop()
+        host, port = self.service.listen
+        try:
+            self._server = await loop.create_server(
+                self._protocol,
+                host,
+                port,
+                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                backlog=LISTEN_BACKLOG,
+                reuse_address=True,
+            )
+        except OSError as exc:
+            where = format_address(self.service.listen)
+            raise TableError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+        self.service.running = True
+        self.now = loop.time()
+        self._tick()
+
+    def _protocol(self) -> Frontend:
+        if self.service.speaks_http:
+            return HttpFrontend(self)
+        return RawFrontend(self)
+
+    def adopt(self, service: Service) -> None:
+        """Serve a reloaded service object on the same socket (new requests use it)."""
+        self.service.running = False
+        self.service = service
+        self._redirect = None
+        service.running = True
+
+    def redirect_server(self) -> RealServer | None:
+        """The service's `redirect` address as a server (KTCPVS's last resort)."""
+        address = self.service.redirect
+        if address is None:
+            return None
+        if self._redirect is None or self._redirect.address != address:
+            self._redirect = RealServer(address)
+        return self._redirect
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.now = now = loop.time()
+        for conn in [c for c in self.connections if 0 < c.deadline <= now]:
+            conn.expire()
+        self.pool.expire(now)
+        if self._server is not None or self.connections:
+            self._ticker = loop.call_later(TICK_SECONDS, self._tick)
+        else:
+            self._ticker = None
+
+    def close(self) -> None:
+        """Stop accepting; idle connections close now, busy ones after their response."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.service.running = False
+        for conn in list(self.connections):
+            conn.shutdown()
+        self.pool.close()
+
+    async def drain(self, seconds: float) -> None:
+        """Wait until every connection has ended, at most `seconds`; then cut the rest."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while self.connections and loop.time() < end:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.abort()
+        self.pool.close()
+        if self._ticker is not None and self._server is None and not self.connections:
+            self._ticker.cancel()
+            self._ticker = None

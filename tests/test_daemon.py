@@ -1,0 +1,85 @@
+"""tcpvsd as a process: config at start, SIGHUP reload, graceful SIGTERM, socket permissions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.support.client import RawClient, get
+from tests.support.procs import ROOT, free_port, stop
+
+
+def config_text(port: int, rules: list[tuple[str, object]], servers) -> str:
+    lines = ["# written by the test", f"Virtual web {{\n    listen = 127.0.0.1:{port}"]
+    lines += [f"    server = {s.address} 1" for s in servers]
+    lines += [f'    rule = pattern "{p}" use server {s.address}' for p, s in rules]
+    return "\n".join(lines) + "\n}\n"
+
+
+def test_config_at_start_then_reload_on_sighup_keeps_connections(daemon, backends, tmp_path):
+    r1, r2 = backends("r1", "r2")
+    port = free_port()
+    conf = tmp_path / "tcpvs.conf"
+    conf.write_text(config_text(port, [(".*", r1)], [r1, r2]))
+    d = daemon("-f", str(conf))
+    assert get(port, "/x")[1]["X-Backend"] == "r1"
+    with RawClient(port) as held:
+        held.send(b"GET /before HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert held.response()[1]["X-Backend"] == "r1"
+        conf.write_text(config_text(port, [(".*", r2)], [r1, r2]))
+        os.kill(d.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while get(port, "/y")[1]["X-Backend"] != "r2":
+            assert time.monotonic() < deadline, "the reload did not take effect"
+            time.sleep(0.05)
+        held.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")  # same connection, new table
+        assert held.response()[1]["X-Backend"] == "r2"
+
+
+def test_bad_config_at_start_names_the_line_and_exits_nonzero(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("Virtual web {\n    listen = 127.0.0.1:1\n    nonsense = 3\n}\n")
+    done = subprocess.run([sys.executable, "-m", "tcpvs.daemon", "--socket", str(tmp_path / "s"),
+                           "-f", str(conf)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert f"{conf}:3:" in done.stderr
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits_0(daemon, backends, tmp_path):
+    (r1,) = backends("r1")
+    port = free_port()
+    conf = tmp_path / "tcpvs.conf"
+    conf.write_text(config_text(port, [], [r1]))
+    d = daemon("-f", str(conf))
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=get(port, "/slow/1500")))
+    worker.start()
+    time.sleep(0.5)  # the request is at the server now
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    with pytest.raises(ConnectionRefusedError):
+        get(port, "/new")  # no longer accepting
+    worker.join(10)
+    assert result["r"][0] == 200 and result["r"][2].startswith(b"r1 GET /slow/1500")
+    assert stop(d.proc) == 0
+
+
+def test_control_socket_is_owner_only_and_refuses_other_users(daemon):
+    d = daemon()
+    assert stat.S_IMODE(d.socket.stat().st_mode) == 0o600
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run tcpvsadm as another user")
+    os.chmod(d.socket, 0o666)  # even reachable, a stranger may not administer
+    os.chmod(d.socket.parent, 0o755)
+    done = subprocess.run([sys.executable, "-m", "tcpvsadm", "--socket", str(d.socket), "-L"],
+                          cwd="/", capture_output=True, text=True, timeout=30, user="nobody",
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode != 0
+    assert "Permission denied" in done.stderr
