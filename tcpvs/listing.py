@@ -1,20 +1,36 @@
-"""Snapshots of the table as plain data (for the control socket, --json and -L). No I/O."""
+"""Snapshots of the table as plain data (for the control socket, --json and -L), and the text
+layouts printed from them: KTCPVS's `-L` block (itself a valid config file) and `--stats`.
+
+No I/O except name lookups for non-numeric listings (through tcpvs.addr).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tcpvs._version import __version__
-from tcpvs.model import SETTINGS, RealServer, Service
+from tcpvs.addr import Address, format_address
+from tcpvs.model import SETTINGS, RealServer, Rule, Service, Setting
 from tcpvs.table import Table
 
+INDENT = "    "
 
-def _server(server: RealServer) -> dict[str, Any]:
+
+def server_snapshot(server: RealServer) -> dict[str, Any]:
     return {
         "host": server.address.host,
         "port": server.address.port,
         "weight": server.weight,
         "stats": server.stats(),
+    }
+
+
+def rule_snapshot(rule: Rule) -> dict[str, Any]:
+    return {
+        "pattern": rule.pattern,
+        "match": rule.match,
+        "servers": [{"host": s.address.host, "port": s.address.port} for s in rule.servers],
     }
 
 
@@ -31,15 +47,8 @@ def service_snapshot(service: Service) -> dict[str, Any]:
             if service.redirect is None
             else {"host": service.redirect.host, "port": service.redirect.port}
         ),
-        "servers": [_server(s) for s in service.servers],
-        "rules": [
-            {
-                "pattern": rule.pattern,
-                "match": rule.match,
-                "servers": [{"host": s.address.host, "port": s.address.port} for s in rule.servers],
-            }
-            for rule in service.rules
-        ],
+        "servers": [server_snapshot(s) for s in service.servers],
+        "rules": [rule_snapshot(rule) for rule in service.rules],
         "stats": {
             "conns": stats.conns,
             "total_conns": stats.total_conns,
@@ -55,3 +64,86 @@ def snapshot(table: Table, ident: str | None = None) -> dict[str, Any]:
     """The whole table (or one service, TableError if unknown) as JSON-ready data."""
     services = [table.service(ident)] if ident is not None else list(table.services.values())
     return {"version": __version__, "services": [service_snapshot(s) for s in services]}
+
+
+# -- text layouts ---------------------------------------------------------------------------
+
+
+def render_json(snap: dict[str, Any]) -> str:
+    """`--json`: the snapshot itself, stable and complete (counters included)."""
+    return json.dumps(snap, indent=2) + "\n"
+
+
+def _address(data: dict[str, Any], numeric: bool) -> str:
+    return format_address(Address(data["host"], data["port"]), numeric=numeric)
+
+
+def format_setting(spec: Setting, value: Any) -> str:
+    """A setting's value as the config grammar reads it back (`on`/`off`, `5`, `0.25`)."""
+    if spec.kind is bool:
+        return "on" if value else "off"
+    if spec.kind is float and float(value).is_integer():
+        return str(int(value))
+    return repr(value) if spec.kind is float else str(value)
+
+
+def _service_stats(svc: dict[str, Any]) -> str:
+    s = svc["stats"]
+    return (
+        f"# {'running' if svc['running'] else 'stopped'}: connections {s['conns']} active"
+        f" / {s['total_conns']} total, requests {s['requests']}, bytes in {s['bytes_in']}"
+        f" / out {s['bytes_out']}, errors {s['errors']}"
+    )
+
+
+def _server_stats(server: dict[str, Any]) -> str:
+    s = server["stats"]
+    return (
+        f"  # connections {s['conns']} active / {s['total_conns']} total,"
+        f" requests {s['requests']}, bytes in {s['bytes_in']} / out {s['bytes_out']},"
+        f" failures {s['failures']}"
+    )
+
+
+def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = False) -> list[str]:
+    """One `Virtual NAME { ... }` block, as lines (KTCPVS's layout, creation order)."""
+    lines = [f"Virtual {svc['ident']} {{"]
+    if stats:
+        lines.append(INDENT + _service_stats(svc))
+    lines.append(f"{INDENT}listen = {_address(svc['listen'], numeric)}")
+    lines.append(f"{INDENT}scheduler = {svc['scheduler']}")
+    for spec in SETTINGS:
+        value = svc["settings"][spec.name]
+        # Only the classic settings are always shown: the default layout stays KTCPVS's own.
+        if spec.classic or value != spec.default:
+            lines.append(f"{INDENT}{spec.name} = {format_setting(spec, value)}")
+    if svc["redirect"] is not None:
+        lines.append(f"{INDENT}redirect = {_address(svc['redirect'], numeric)}")
+    for server in svc["servers"]:
+        line = f"{INDENT}server = {_address(server, numeric)} {server['weight']}"
+        lines.append(line + (_server_stats(server) if stats else ""))
+    hhttp = svc["scheduler"].lower() == "hhttp"
+    for rule in svc["rules"]:
+        # KTCPVS printed `match N` for hhttp only; a non-zero match is kept for any scheduler
+        # so that the listing loads back into the same table.
+        match = f"match {rule['match']} " if hhttp or rule["match"] else ""
+        for server in rule["servers"]:
+            lines.append(
+                f'{INDENT}rule = pattern "{rule["pattern"]}" {match}'
+                f"use server {_address(server, numeric)}"
+            )
+    lines.append("}")
+    return lines
+
+
+def render_config(
+    snap: dict[str, Any], numeric: bool = True, header: bool = True, stats: bool = False
+) -> str:
+    """The `tcpvsadm -L` text: the version header (when listing all) and one block per service.
+
+    Fed back to `parse_config` it rebuilds the same table (`--stats` adds only comments).
+    """
+    lines = [f"TCP Virtual Server version {snap['version']}"] if header else []
+    for svc in snap["services"]:
+        lines.extend(render_service(svc, numeric, stats))
+    return "".join(line + "\n" for line in lines)

@@ -71,15 +71,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(daemon, backends, tmp_
     assert stop(d.proc) == 0
 
 
-def test_control_socket_is_owner_only_and_refuses_other_users(daemon):
+def test_control_socket_is_owner_only(daemon):
+    # Refusing another user's credentials is proven in test_control_server.py.
     d = daemon()
     assert stat.S_IMODE(d.socket.stat().st_mode) == 0o600
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run tcpvsadm as another user")
-    os.chmod(d.socket, 0o666)  # even reachable, a stranger may not administer
-    os.chmod(d.socket.parent, 0o755)
-    done = subprocess.run([sys.executable, "-m", "tcpvsadm", "--socket", str(d.socket), "-L"],
-                          cwd="/", capture_output=True, text=True, timeout=30, user="nobody",
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode != 0
-    assert "Permission denied" in done.stderr

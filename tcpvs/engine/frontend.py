@@ -131,6 +131,9 @@ class Frontend(asyncio.Protocol):
         if self.transport is None:  # the client left meanwhile
             conn.close()
             return
+        if conn.transport is None:  # accepted, then closed before we could use it
+            self.connect_failed(server)
+            return
         self.connected(conn)
 
     def connected(self, conn: BackendConnection) -> None:
@@ -164,7 +167,6 @@ class Frontend(asyncio.Protocol):
     def start_tunnel(self, conn: BackendConnection, pending: bytes) -> None:
         self.tunnel = True
         self.backend = conn
-        conn.peer = self
         self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
         if pending:
             self.listener.service.stats.bytes_in += len(pending)
@@ -172,6 +174,7 @@ class Frontend(asyncio.Protocol):
         if self._client_eof and conn.transport is not None and conn.transport.can_write_eof():
             conn.transport.write_eof()
         self.resume_client_reading()
+        conn.attach(self)
 
     def tunnel_to_client(self, data: bytes) -> None:
         self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]

@@ -231,7 +231,6 @@ class HttpFrontend(Frontend):
     def connected(self, conn: BackendConnection) -> None:
         server = conn.server
         self.backend = conn
-        conn.peer = self
         self._server = server
         server.conns += 1
         server.requests += 1
@@ -241,6 +240,7 @@ class HttpFrontend(Frontend):
         head = self._req
         out = head.raw[:-2] + self._xff if self.listener.service.settings["forwardfor"] else head.raw
         conn.write(out + self._take_body() if self._body_avail else out)
+        conn.attach(self)
 
     # -- server bytes -------------------------------------------------------------------------
 

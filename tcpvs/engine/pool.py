@@ -23,7 +23,7 @@ MAX_IDLE_PER_SERVER = 512
 class BackendConnection(asyncio.Protocol):
     """One TCP connection to a real server."""
 
-    __slots__ = ("pool", "server", "transport", "peer", "reused", "idle_deadline")
+    __slots__ = ("pool", "server", "transport", "peer", "reused", "idle_deadline", "early")
 
     def __init__(self, pool: ServerPool, server: RealServer) -> None:
         self.pool = pool
@@ -32,6 +32,19 @@ class BackendConnection(asyncio.Protocol):
         self.peer: Frontend | None = None
         self.reused = False  # served a request before: a failure may just mean it went stale
         self.idle_deadline = 0.0
+        # Bytes (and b"" for EOF) a server sent before its first owner was attached: a server
+        # may speak first, and the loop can deliver that before the connecting task resumes.
+        self.early: list[bytes] | None = []
+
+    def attach(self, peer: Frontend) -> None:
+        """Hand the connection to a client-side protocol (replaying anything that came early)."""
+        self.peer = peer
+        early, self.early = self.early, None
+        for data in early or ():
+            if data:
+                peer.backend_data(data)
+            elif not peer.backend_eof() and self.transport is not None:
+                self.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -41,6 +54,8 @@ class BackendConnection(asyncio.Protocol):
         peer = self.peer
         if peer is not None:
             peer.backend_data(data)
+        elif self.early is not None:
+            self.early.append(data)
         else:  # a server must not talk on an idle connection: it is no longer usable
             self.transport.close()  # type: ignore[union-attr]
 
@@ -48,6 +63,9 @@ class BackendConnection(asyncio.Protocol):
         peer = self.peer
         if peer is not None:
             return peer.backend_eof()
+        if self.early is not None:
+            self.early.append(b"")
+            return True
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:

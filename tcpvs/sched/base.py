@@ -7,8 +7,9 @@ Call order, per client connection (raw TCP) or per request (HTTP):
 1. The engine routes: for an HTTP request, the first matching rule gives the candidate servers
    (every server of the service when it has no rules at all); a raw TCP connection gets every
    server.
-2. It drops servers with weight 0, and servers that already failed for this request, then calls
-   `select(candidates, ctx)` with the rest (possibly an empty list).
+2. It drops servers with weight 0, servers that already failed for this request and servers
+   resting after a refused connection, then calls `select(candidates, ctx)` with the rest
+   (possibly an empty list). A failed attempt calls `select` again with the same `ctx`.
 3. It counts the chosen server's `conns` up while the connection/request is relayed and down
    after, so least-connection schedulers read live values.
 4. For HTTP, before sending the response head to the client it calls `response_headers(ctx,

@@ -9,6 +9,19 @@ import socket
 import subprocess
 
 
+class _Unclosable:
+    """http.client closes its file after each response; the next response needs it open."""
+
+    def __init__(self, file) -> None:
+        self._file = file
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def close(self) -> None:
+        pass
+
+
 class RawClient:
     """One TCP connection to the switch; send any bytes, read responses in order."""
 
@@ -20,7 +33,7 @@ class RawClient:
         self.sock.sendall(data)
 
     def makefile(self, *args, **kwargs):  # lets http.client read from our shared buffer
-        return self._file
+        return _Unclosable(self._file)
 
     def response(self, method: str = "GET") -> tuple[int, http.client.HTTPMessage, bytes]:
         resp = http.client.HTTPResponse(self, method=method)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Benchmarks of tcpvs against HAProxy and nginx, side by side (run: bench/run.sh)."""

@@ -1,0 +1,251 @@
+"""What is measured: the loopback backend (one nginx, two ports) and each system under test
+(direct, HAProxy, HAProxy with forced splice, nginx, tcpvs): data plus one start function per kind.
+Every proxy routes the same way: URIs starting with /a/ go to backend 1, all others to backend 2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from bench.procs import Procs, free_port, port_open, wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES: dict[str, int] = {"13 B": 13, "64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
+ROUTES = ("/a/", "/b/")  # one request per route, alternating: both routing outcomes are exercised
+
+
+def paths(size: int) -> list[str]:
+    return [f"{route}{size}" for route in ROUTES]
+
+
+@dataclass
+class Bench:
+    """What start functions share: where to write, the backend ports, the proxy CPU."""
+
+    procs: Procs
+    work: Path
+    proxy_cpu: int | None
+    b1: int = 0
+    b2: int = 0
+
+
+@dataclass(frozen=True)
+class Running:
+    port: int
+    proc: subprocess.Popen[bytes] | None  # the proxy; None for direct
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    what: str  # one line for the report
+    start: Callable[[Bench], Running]
+    unavailable: Callable[[], str | None] = field(default=lambda: None)
+
+
+def _launch(bench: Bench, name: str, argv: list[str], port: int, cpu: int | None) -> Running:
+    log = bench.work / f"{name}.log"
+    proc = bench.procs.spawn(argv, cpu=cpu, log=log)
+    wait_until(lambda: port_open(port), proc, log)
+    return Running(port, proc)
+
+
+def _nginx(bench: Bench, name: str, http: str, cpu: int | None) -> subprocess.Popen[bytes]:
+    """One nginx master + 1 worker in the foreground, with its own prefix, config and logs."""
+    prefix = bench.work / name
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(f"""\
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    # The default (1000) would close wrk's connections mid-cell and add reconnects.
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+{http}
+}}
+""")
+    argv = ["nginx", "-p", f"{prefix}/", "-c", str(conf), "-e", f"{prefix}/error.log"]
+    return bench.procs.spawn(argv, cpu=cpu, log=bench.work / f"{name}.log")
+
+
+def start_backend(bench: Bench, cpu: int | None) -> subprocess.Popen[bytes]:
+    """Static files /a/SIZE and /b/SIZE on two ports, each answer tagged with X-Backend."""
+    www = bench.work / "www"
+    for route in ROUTES:
+        (www / route.strip("/")).mkdir(parents=True)
+        for size in SIZES.values():
+            body = b"Hello, world\n" if size == 13 else b"x" * size
+            (www / route.strip("/") / str(size)).write_bytes(body)
+    bench.b1, bench.b2 = free_port(), free_port()
+    servers = "".join(
+        f"    server {{ listen 127.0.0.1:{port}; root {www}; add_header X-Backend {tag}; }}\n"
+        for tag, port in (("b1", bench.b1), ("b2", bench.b2))
+    )
+    http = "    sendfile on;\n    tcp_nopush on;\n    open_file_cache max=64;\n" + servers
+    proc = _nginx(bench, "backend", http, cpu)
+    for port in (bench.b1, bench.b2):
+        wait_until(lambda p=port: port_open(p), proc, bench.work / "backend.log")
+    return proc
+
+
+def start_direct(bench: Bench) -> Running:
+    return Running(bench.b1, None)
+
+
+HAPROXY = """\
+global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    option forwardfor
+    http-reuse always
+{extra}
+frontend fe
+    bind 127.0.0.1:{port}
+    use_backend b1 if {{ path_beg /a/ }}
+    default_backend b2
+backend b1
+    server s1 127.0.0.1:{b1}
+backend b2
+    server s2 127.0.0.1:{b2}
+"""
+
+
+def start_haproxy(bench: Bench, name: str, extra: str) -> Running:
+    port = free_port()
+    conf = bench.work / f"{name}.cfg"
+    conf.write_text(HAPROXY.format(extra=extra, port=port, b1=bench.b1, b2=bench.b2))
+    return _launch(bench, name, ["haproxy", "-db", "-f", str(conf)], port, bench.proxy_cpu)
+
+
+def start_nginx(bench: Bench) -> Running:
+    port = free_port()
+    upstreams = "".join(
+        f"    upstream {tag} {{ server 127.0.0.1:{b}; keepalive 32; keepalive_requests 1000000; }}"
+        "\n"
+        for tag, b in (("b1", bench.b1), ("b2", bench.b2))
+    )
+    http = (
+        upstreams
+        + f"""\
+    server {{
+        listen 127.0.0.1:{port};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        # Buffer 1 MiB answers in memory only: a temp file on disk would measure the disk.
+        proxy_max_temp_file_size 0;
+        location /a/ {{ proxy_pass http://b1; }}
+        location / {{ proxy_pass http://b2; }}
+    }}"""
+    )
+    proc = _nginx(bench, "nginx", http, bench.proxy_cpu)
+    wait_until(lambda: port_open(port), proc, bench.work / "nginx.log")
+    return Running(port, proc)
+
+
+def tcpvs_commands() -> tuple[list[str], list[str], dict[str, str] | None]:
+    """(tcpvsd, tcpvsadm, env): the installed scripts, else this tree's entry points."""
+    tcpvsd, tcpvsadm = shutil.which("tcpvsd"), shutil.which("tcpvsadm")
+    if tcpvsd and tcpvsadm:
+        return [tcpvsd], [tcpvsadm], None
+    run = "import sys; from {} import main; sys.exit(main())"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return (
+        [sys.executable, "-c", run.format("tcpvs.daemon")],
+        [sys.executable, "-c", run.format("tcpvsadm.cli")],
+        env,
+    )
+
+
+def tcpvs_unavailable() -> str | None:
+    tcpvsd, tcpvsadm, env = tcpvs_commands()
+    for argv in (tcpvsd, tcpvsadm):
+        try:
+            done = subprocess.run([*argv, "--help"], capture_output=True, env=env, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"`{argv[-1]} --help`: {exc}"
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+            return f"`--help` exited {done.returncode}: {last[-1] if last else ''}"
+    return None
+
+
+TCPVS_CONF = """\
+Virtual bench {{
+    listen = 127.0.0.1:{port}
+    scheduler = http
+    server = 127.0.0.1:{b1} 1
+    server = 127.0.0.1:{b2} 1
+    rule = pattern "^/a/" use server 127.0.0.1:{b1}
+    rule = pattern ".*" use server 127.0.0.1:{b2}
+}}
+"""
+
+
+def start_tcpvs(bench: Bench) -> Running:
+    """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start."""
+    tcpvsd, tcpvsadm, env = tcpvs_commands()
+    port, sock, conf = free_port(), bench.work / "tcpvsd.sock", bench.work / "tcpvs.conf"
+    conf.write_text(TCPVS_CONF.format(port=port, b1=bench.b1, b2=bench.b2))
+    log = bench.work / "tcpvs.log"
+    proc = bench.procs.spawn(
+        [*tcpvsd, "--socket", str(sock)], cpu=bench.proxy_cpu, log=log, env=env
+    )
+    wait_until(sock.exists, proc, log)
+    for args in (["-f", str(conf)], ["--start"]):
+        done = subprocess.run(
+            [*tcpvsadm, "--socket", str(sock), *args], capture_output=True, env=env, timeout=30
+        )
+        if done.returncode != 0:
+            out = (done.stdout + done.stderr).decode(errors="replace").strip()
+            raise RuntimeError(f"tcpvsadm {' '.join(args)}: exit {done.returncode}: {out}")
+    wait_until(lambda: port_open(port), proc, log)
+    return Running(port, proc)
+
+
+SYSTEMS: list[System] = [
+    System("direct", "wrk straight to backend 1 (no proxy)", start_direct),
+    System(
+        "haproxy",
+        "HAProxy, HTTP mode, 1 thread, path_beg /a/ routing, http-reuse always, forwardfor",
+        partial(start_haproxy, name="haproxy", extra=""),
+    ),
+    System(
+        "haproxy-splice",
+        "the same + `option splice-request` and `option splice-response`",
+        partial(
+            start_haproxy,
+            name="haproxy-splice",
+            extra="    option splice-request\n    option splice-response",
+        ),
+    ),
+    System(
+        "nginx",
+        "nginx, 1 worker, two locations, upstream keepalive 32, HTTP/1.1, X-Forwarded-For",
+        start_nginx,
+    ),
+    System(
+        "tcpvs",
+        "tcpvsd configured by tcpvsadm -f: scheduler http, two rules, XFF on, stats on",
+        start_tcpvs,
+        tcpvs_unavailable,
+    ),
+]
+BASELINE, DIRECT = "haproxy", "direct"

@@ -1,0 +1,161 @@
+"""The control socket inside tcpvsd: a Unix socket (mode 0600, peers checked with SO_PEERCRED)
+that runs each JSON-lines request as a Switch call and answers with its result or its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import socket
+import stat
+import struct
+from typing import Any
+
+from tcpvs._version import __version__
+from tcpvs.control.protocol import (
+    MAX_LINE,
+    PERMISSION_DENIED,
+    decode_request,
+    default_socket_path,
+    encode_error,
+    encode_result,
+)
+from tcpvs.errors import ConfigError, ControlError, TableError
+
+__all__ = ["close_control_server", "default_socket_path", "start_control_server"]
+
+log = logging.getLogger("tcpvs.control")
+# How long to wait for a daemon that may still answer on an existing socket file.
+PROBE_SECONDS = 2.0
+_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_uid(sock: Any) -> int:
+    """The user id of the process at the other end of a Unix socket."""
+    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
+    return _CREDENTIALS.unpack(data)[1]
+
+
+async def _clear_stale_socket(path: str) -> None:
+    """Remove a socket file no daemon answers on; ControlError if one does (or if not a socket)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ControlError(f"{path} exists and is not a socket")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), PROBE_SECONDS)
+    except (ConnectionRefusedError, FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    except (OSError, TimeoutError) as exc:
+        raise ControlError(f"cannot check the existing control socket {path}: {exc}") from None
+    writer.close()
+    raise ControlError(f"another tcpvsd is already running (it answers on {path})")
+
+
+def _bind(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        old_umask = os.umask(0o177)  # the file is created 0600: no window with wider access
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        sock.close()
+        raise ControlError(f"cannot create the control socket {path}: {exc.strerror}") from None
+    return sock
+
+
+class _Dispatcher:
+    """Serves the connections of one control socket, one request at a time per connection.
+
+    Requests of all connections run one after the other, so an operation that awaits (a
+    listener being opened) never interleaves with another change to the table.
+    """
+
+    def __init__(self, switch: Any) -> None:
+        self.switch = switch
+        self.lock = asyncio.Lock()
+        self.uid = os.geteuid()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            uid = peer_uid(writer.get_extra_info("socket"))
+            if uid not in (0, self.uid):
+                log.warning("control socket: refused a request from uid %d", uid)
+                writer.write(encode_error(PERMISSION_DENIED))
+                await writer.drain()
+                return
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than MAX_LINE: the stream cannot be resynchronised
+                    writer.write(encode_error(f"request longer than {MAX_LINE} bytes"))
+                    await writer.drain()
+                    return
+                if not line:
+                    return
+                writer.write(await self.reply(line))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def reply(self, line: bytes) -> bytes:
+        try:
+            op, args = decode_request(line)
+            async with self.lock:
+                return encode_result(await self.call(op, args))
+        except (TableError, ConfigError, ControlError, ValueError) as exc:
+            return encode_error(str(exc))
+        except Exception:  # the daemon keeps serving; the client never sees a traceback
+            log.exception("control socket: request failed: %r", line[:200])
+            return encode_error("internal error in tcpvsd (see its log)")
+
+    async def call(self, op: str, args: dict[str, Any]) -> Any:
+        if op == "version":
+            return __version__
+        result = getattr(self.switch, op)(**args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+async def start_control_server(switch: Any, path: str | None = None) -> asyncio.AbstractServer:
+    """Serve `switch` on the Unix socket `path` (default: default_socket_path()).
+
+    Creates the parent directory (0755) if missing and replaces a stale socket file, but raises
+    ControlError if another daemon answers on it or the socket cannot be created.
+    """
+    path = os.fspath(path or default_socket_path())
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise ControlError(f"cannot create {parent}: {exc.strerror}") from None
+    await _clear_stale_socket(path)
+    dispatcher = _Dispatcher(switch)
+    return await asyncio.start_unix_server(dispatcher.serve, sock=_bind(path), limit=MAX_LINE)
+
+
+async def close_control_server(server: asyncio.AbstractServer, path: str) -> None:
+    """Stop accepting and remove the socket file (if it is still ours)."""
+    sockets = server.sockets or ()
+    ours = [s.getsockname() for s in sockets]
+    server.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(server.wait_closed(), 1.0)
+    if path in ours:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

@@ -1,0 +1,1 @@
+"""tcpvsadm: the KTCPVS admin tool, driving tcpvsd over its control socket."""
