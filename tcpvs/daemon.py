@@ -66,11 +66,23 @@ async def _reload(switch: Switch, path: str) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-f", "--config", "config", metavar="FILE", help="Load FILE at start and start its services.")
-@click.option("--socket", "socket_path", metavar="PATH", default=None,
-              help="Control socket (default: $TCPVS_SOCKET or /run/tcpvs/tcpvsd.sock).")
-@click.option("--drain-seconds", type=click.FloatRange(0), default=DEFAULT_DRAIN_SECONDS,
-              show_default=True, help="How long open connections may finish on stop.")
+@click.option(
+    "-f", "--config", "config", metavar="FILE", help="Load FILE at start and start its services."
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    metavar="PATH",
+    default=None,
+    help="Control socket (default: $TCPVS_SOCKET or /run/tcpvs/tcpvsd.sock).",
+)
+@click.option(
+    "--drain-seconds",
+    type=click.FloatRange(0),
+    default=DEFAULT_DRAIN_SECONDS,
+    show_default=True,
+    help="How long open connections may finish on stop.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.version_option(__version__, "-V", "--version", prog_name="tcpvsd")
 def main(config: str | None, socket_path: str | None, drain_seconds: float, verbose: int) -> None:

@@ -62,8 +62,10 @@ def _run(cmd: list[str], shown: str) -> str:
 
 def _fetch(port: int, path: str) -> str:
     if shutil.which("curl"):
-        return _run(["curl", "-s", f"http://127.0.0.1:{port}{path}"],
-                    f"curl -s http://127.0.0.1:{port}{path}")
+        return _run(
+            ["curl", "-s", f"http://127.0.0.1:{port}{path}"],
+            f"curl -s http://127.0.0.1:{port}{path}",
+        )
     click.secho(f"$ GET http://127.0.0.1:{port}{path}", fg="cyan")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", path)
@@ -92,8 +94,10 @@ def main(port: int) -> None:
         click.echo(f"real servers: {', '.join(f'{n}={a}' for n, a in addr.items())}\n")
 
         def adm(*args: str) -> str:
-            return _run([sys.executable, "-m", "tcpvsadm", "--socket", sock, *args],
-                        "tcpvsadm " + " ".join(args))
+            return _run(
+                [sys.executable, "-m", "tcpvsadm", "--socket", sock, *args],
+                "tcpvsadm " + " ".join(args),
+            )
 
         adm("-A", "-i", "http", "-s", "http", "-l", f"127.0.0.1:{port}")
         for name in ("r1", "r2", "r3"):

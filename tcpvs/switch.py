@@ -83,7 +83,9 @@ class Switch:
     async def delete_server(self, ident: str, server: str | Address) -> RealServer:
         return self.table.delete_server(ident, server)
 
-    async def add_rule(self, ident: str, pattern: str, server: str | Address, match: int = 0) -> Rule:
+    async def add_rule(
+        self, ident: str, pattern: str, server: str | Address, match: int = 0
+    ) -> Rule:
         return self.table.add_rule(ident, pattern, server, match)
 
     async def delete_rule(self, ident: str, pattern: str, server: str | Address) -> None:

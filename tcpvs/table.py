@@ -132,7 +132,9 @@ class Table:
         new_redirect = service.redirect
         if redirect is not None:
             new_redirect = (
-                None if redirect == "" else _address(redirect, 80, "illegal redirect address specified")
+                None
+                if redirect == ""
+                else _address(redirect, 80, "illegal redirect address specified")
             )
         instance = None
         if scheduler is not None and scheduler != service.scheduler_name:
@@ -220,7 +222,9 @@ class Table:
             service.rules.append(rule)
         else:
             first_default = next((i for i, r in enumerate(service.rules) if r.is_default), None)
-            service.rules.insert(len(service.rules) if first_default is None else first_default, rule)
+            service.rules.insert(
+                len(service.rules) if first_default is None else first_default, rule
+            )
         return rule
 
     def delete_rule(self, ident: str, pattern: str, server: str | Address) -> None:

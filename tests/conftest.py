@@ -46,9 +46,14 @@ class Lab:
         self.tmp = tmp
         self._count = 0
 
-    def service(self, rules: dict[str, Backend] | None = None, scheduler: str = "http",
-                servers: list[Backend] | None = None, weights: dict | None = None,
-                config: str = "") -> int:
+    def service(
+        self,
+        rules: dict[str, Backend] | None = None,
+        scheduler: str = "http",
+        servers: list[Backend] | None = None,
+        weights: dict | None = None,
+        config: str = "",
+    ) -> int:
         """A started service routing `rules` (pattern -> backend); returns its port.
 
         With `config` (extra setting lines), the service is added by reloading the current
@@ -61,11 +66,16 @@ class Lab:
         weights = weights or {}
         d = self.daemon
         if config:
-            lines = [f"Virtual {ident} {{", f"    listen = 127.0.0.1:{port}",
-                     f"    scheduler = {scheduler}", config]
+            lines = [
+                f"Virtual {ident} {{",
+                f"    listen = 127.0.0.1:{port}",
+                f"    scheduler = {scheduler}",
+                config,
+            ]
             lines += [f"    server = {b.address} {weights.get(b.name, 1)}" for b in servers]
-            lines += [f'    rule = pattern "{p}" use server {b.address}'
-                      for p, b in (rules or {}).items()]
+            lines += [
+                f'    rule = pattern "{p}" use server {b.address}' for p, b in (rules or {}).items()
+            ]
             current = d.ok("-L", "-n").split("\n", 1)[1]  # without the version header
             path = self.tmp / f"{ident}.conf"
             path.write_text(current + "\n".join(lines) + "\n}\n")

@@ -46,8 +46,13 @@ def test_config_at_start_then_reload_on_sighup_keeps_connections(daemon, backend
 def test_bad_config_at_start_names_the_line_and_exits_nonzero(tmp_path):
     conf = tmp_path / "bad.conf"
     conf.write_text("Virtual web {\n    listen = 127.0.0.1:1\n    nonsense = 3\n}\n")
-    done = subprocess.run([sys.executable, "-m", "tcpvs.daemon", "--socket", str(tmp_path / "s"),
-                           "-f", str(conf)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "tcpvs.daemon", "--socket", str(tmp_path / "s"), "-f", str(conf)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 1
     assert f"{conf}:3:" in done.stderr
 

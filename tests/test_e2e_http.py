@@ -18,17 +18,28 @@ def port(lab):
 
 def test_every_request_on_a_keepalive_connection_is_routed_by_its_own_uri(port):
     with RawClient(port) as client:
-        for path, name in [("/images/a", "r1"), ("/html/b", "r2"), ("/c", "r3"), ("/images/d", "r1")]:
+        for path, name in [
+            ("/images/a", "r1"),
+            ("/html/b", "r2"),
+            ("/c", "r3"),
+            ("/images/d", "r1"),
+        ]:
             client.send(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
             status, headers, body = client.response()
-            assert (status, headers["X-Backend"], body) == (200, name, f"{name} GET {path}\n".encode())
+            assert (status, headers["X-Backend"], body) == (
+                200,
+                name,
+                f"{name} GET {path}\n".encode(),
+            )
 
 
 def test_pipelined_requests_are_answered_in_order(port):
     paths = ["/images/slow", "/html/1", "/x/2", "/images/3"]
     with RawClient(port) as client:
-        client.send(b"GET /images/slow/300 HTTP/1.1\r\nHost: t\r\n\r\n"
-                    + b"".join(f"GET {p} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for p in paths[1:]))
+        client.send(
+            b"GET /images/slow/300 HTTP/1.1\r\nHost: t\r\n\r\n"
+            + b"".join(f"GET {p} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for p in paths[1:])
+        )
         got = [client.response()[1]["X-Backend"] for _ in paths]
     assert got == ["r1", "r2", "r3", "r1"]
 
@@ -56,8 +67,10 @@ def test_content_length_bodies_both_ways(port):
 
 def test_chunked_request_body_is_relayed(port):
     with RawClient(port) as client:
-        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
+        client.send(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+        )
         status, _, body = client.response()
         assert (status, body) == (200, b"hello world")
         client.send(b"GET /again HTTP/1.1\r\nHost: t\r\n\r\n")  # framing ended where it should
@@ -83,8 +96,9 @@ def test_head_204_304_have_no_body_and_keep_the_connection(port):
 
 def test_expect_100_continue_is_relayed_before_the_body(port):
     with RawClient(port) as client:
-        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
-                    b"Expect: 100-continue\r\n\r\n")
+        client.send(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
         # the interim response arrives before the body is sent (http.client would skip it)
         assert client.sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         client.send(b"data")

@@ -60,8 +60,9 @@ def test_wlc_spreads_open_connections_by_weight(lab, raw_servers):
 
 def test_wrr_spreads_connections_by_weight(lab):
     # No rules and a raw-capable scheduler: one choice per connection, so one request each.
-    port = lab.service(scheduler="wrr", servers=[lab.r1, lab.r2, lab.r3],
-                       weights={"r1": 3, "r2": 2, "r3": 1})
+    port = lab.service(
+        scheduler="wrr", servers=[lab.r1, lab.r2, lab.r3], weights={"r1": 3, "r2": 2, "r3": 1}
+    )
     names = [get(port, f"/{i}")[1]["X-Backend"] for i in range(60)]
     assert Counter(names) == {"r1": 30, "r2": 20, "r3": 10}
 
@@ -69,7 +70,9 @@ def test_wrr_spreads_connections_by_weight(lab):
 def test_rr_cycles(lab):
     port = lab.service(scheduler="rr", servers=[lab.r1, lab.r2])
     assert [get(port, f"/{i}")[1]["X-Backend"] for i in range(4)] in (
-        ["r1", "r2", "r1", "r2"], ["r2", "r1", "r2", "r1"])
+        ["r1", "r2", "r1", "r2"],
+        ["r2", "r1", "r2", "r1"],
+    )
 
 
 def test_hhttp_keeps_each_user_on_one_server(lab):
@@ -77,7 +80,9 @@ def test_hhttp_keeps_each_user_on_one_server(lab):
     d.ok("-A", "-i", "users", "-s", "hhttp", "-l", f"127.0.0.1:{port}")
     for server in (lab.r1, lab.r2, lab.r3):
         d.ok("-a", "-i", "users", "-r", server.address)
-        d.ok("--add-rule", "-i", "users", "-p", "/users/([^/]+)/.*", "-m", "1", "-r", server.address)
+        d.ok(
+            "--add-rule", "-i", "users", "-p", "/users/([^/]+)/.*", "-m", "1", "-r", server.address
+        )
     d.ok("--start", "-i", "users")
     homes = {}
     for user in [f"user{i}" for i in range(30)]:

@@ -277,23 +277,38 @@ def test_twins_agree_on_responses(buf: bytes, data: st.DataObject, method: bytes
     assert outcome(fast.parse_response_head, bytearray(buf), 16384, method) == expected
 
 
-chunk_pieces = st.sampled_from(
-    [b"5", b"0", b"a", b"F", b"00", b";x", b"=y", b'="q\\""', b" ", b"\t", b"\r\n", b"\n"]
-    + [b"\r", b"hello", b"X-T: v", b":", b"\x00", b"g", b";", b'"', b"\r\n\r\n"]
-)
+EXTENSIONS = [b"", b";a", b";a=b", b' ; a = "q\\"x" ;b', b";a=", b";", b" ", b';a="\r"', b";a b"]
+chunks = st.tuples(
+    st.binary(max_size=12),
+    st.sampled_from(EXTENSIONS),
+    mostly(b"%x", b"%X", b"%04x", b" %x", b"%x "),
+).map(lambda c: (c[2] % len(c[0])) + c[1] + b"\r\n" + c[0] + b"\r\n")
+last_chunks = st.tuples(
+    mostly(b"0", b"000", b"0;e=1"),
+    EOL,
+    st.lists(
+        st.sampled_from([b"T: v", b"T:", b" folded", b"T : v", b"T: \x00"]).map(
+            lambda line: line + b"\r\n"
+        ),
+        max_size=3,
+    ).map(b"".join),
+    EOL,
+).map(b"".join)
+chunked_bodies = st.tuples(st.lists(chunks, max_size=4).map(b"".join), last_chunks).map(b"".join)
 
 
 @needs_cython
 @settings(max_examples=1500, deadline=None)
 @given(
-    pieces=st.lists(chunk_pieces, max_size=14),
-    splits=st.lists(st.integers(0, 60), max_size=4),
-    max_trailer=st.sampled_from([4, 16384]),
+    body=chunked_bodies,
+    data=st.data(),
+    splits=st.lists(st.integers(0, 100), max_size=4),
+    max_trailer=mostly(16384, 8),
 )
 def test_twins_agree_on_chunked_bodies(
-    pieces: list[bytes], splits: list[int], max_trailer: int
+    body: bytes, data: st.DataObject, splits: list[int], max_trailer: int
 ) -> None:
-    body = b"".join(pieces)
+    body = mangled(data, body + b"NEXT")
     results = []
     for module in (load("python"), load("cython")):
         scanner = module.ChunkedScanner(max_trailer)

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 MAX_PENDING = 256 * 1024
 
 
-def eligible(servers: Sequence[RealServer], tried: list[RealServer], now: float) -> list[RealServer]:
+def eligible(
+    servers: Sequence[RealServer], tried: list[RealServer], now: float
+) -> list[RealServer]:
     """Servers a scheduler may pick: weight > 0, not failed for this request, not marked down."""
     return [s for s in servers if s.weight > 0 and s.down_until <= now and s not in tried]
 

@@ -58,9 +58,10 @@ class HttpFrontend(Frontend):
         self._xff = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._xff = b"X-Forwarded-For: %s\r\n\r\n" % str(
-            (transport.get_extra_info("peername") or ("",))[0]
-        ).encode()
+        self._xff = (
+            b"X-Forwarded-For: %s\r\n\r\n"
+            % str((transport.get_extra_info("peername") or ("",))[0]).encode()
+        )
         super().connection_made(transport)
         self.deadline = self.listener.now + self.listener.service.settings["client_timeout"]
 
@@ -238,7 +239,9 @@ class HttpFrontend(Frontend):
         self._resp_started = False
         self._resp_clean = True
         head = self._req
-        out = head.raw[:-2] + self._xff if self.listener.service.settings["forwardfor"] else head.raw
+        out = (
+            head.raw[:-2] + self._xff if self.listener.service.settings["forwardfor"] else head.raw
+        )
         conn.write(out + self._take_body() if self._body_avail else out)
         conn.attach(self)
 
@@ -351,7 +354,9 @@ class HttpFrontend(Frontend):
             and body_sent
         ):
             self.backend = None
-            listener.pool.release(conn, listener.now + listener.service.settings["keepalive_timeout"])
+            listener.pool.release(
+                conn, listener.now + listener.service.settings["keepalive_timeout"]
+            )
         else:
             self.drop_backend()
         self._req = self._resp = None
@@ -361,7 +366,8 @@ class HttpFrontend(Frontend):
             or resp.body == BODY_UNTIL_CLOSE
             or not body_sent
             or self._stopping
-            or self._client_eof and not self._buf
+            or self._client_eof
+            and not self._buf
         ):
             self.transport.close()  # type: ignore[union-attr]
             return

@@ -25,7 +25,6 @@ import json
 
 import httptools
 
-
 KINDS = {"echo", "headers", "big", "slow", "cookie", "status", "ws", "chunked", "close"}
 
 
@@ -79,15 +78,29 @@ class HttpBackend(asyncio.Protocol):
         path = self.url.decode("latin-1")
         keep_alive = self.parser.should_keep_alive()
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers]
-        self.log.write(json.dumps({"method": method.decode(), "path": path, "headers": headers,
-                                   "body_len": len(self.body), "peer": self.peer}) + "\n")
+        self.log.write(
+            json.dumps(
+                {
+                    "method": method.decode(),
+                    "path": path,
+                    "headers": headers,
+                    "body_len": len(self.body),
+                    "peer": self.peer,
+                }
+            )
+            + "\n"
+        )
         self.log.flush()
         body, self.body = bytes(self.body), bytearray()
-        asyncio.get_running_loop().create_task(self._respond(method, path, headers, body, keep_alive))
+        asyncio.get_running_loop().create_task(
+            self._respond(method, path, headers, body, keep_alive)
+        )
         self.url = b""
         self.headers = []
 
-    async def _respond(self, method: bytes, path: str, headers, body: bytes, keep_alive: bool) -> None:
+    async def _respond(
+        self, method: bytes, path: str, headers, body: bytes, keep_alive: bool
+    ) -> None:
         # The first known keyword anywhere in the path decides (so /images/slow/300 is slow).
         parts = path.split("?")[0].split("/") + [""]
         index = next((i for i, part in enumerate(parts) if part in KINDS), -1)
@@ -107,8 +120,10 @@ class HttpBackend(asyncio.Protocol):
         elif kind == "status":
             status = int(arg)
         elif kind == "ws":
-            self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n"
-                                 b"Connection: Upgrade\r\nX-Backend: %s\r\n\r\n" % self.name)
+            self.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n"
+                b"Connection: Upgrade\r\nX-Backend: %s\r\n\r\n" % self.name
+            )
             return
         elif kind == "chunked":
             head = b"HTTP/1.1 200 OK\r\nX-Backend: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -116,8 +131,10 @@ class HttpBackend(asyncio.Protocol):
             self.transport.write(head % self.name + chunks + b"0\r\n\r\n")
             return
         elif kind == "close":
-            self.transport.write(b"HTTP/1.1 200 OK\r\nX-Backend: %s\r\nConnection: close\r\n\r\n"
-                                 % self.name + payload)
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nX-Backend: %s\r\nConnection: close\r\n\r\n" % self.name
+                + payload
+            )
             self.transport.close()
             return
         lines = [b"HTTP/1.1 %d X" % status, b"X-Backend: " + self.name, *extra]

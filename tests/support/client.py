@@ -58,8 +58,13 @@ class RawClient:
         self.close()
 
 
-def get(port: int, path: str, headers: dict | None = None, method: str = "GET",
-        body: bytes | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+def get(
+    port: int,
+    path: str,
+    headers: dict | None = None,
+    method: str = "GET",
+    body: bytes | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     """One request on a fresh connection with http.client."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -74,5 +79,6 @@ def curl(*args: str) -> subprocess.CompletedProcess:
     """Run the real curl (installed by .ci/run)."""
     exe = shutil.which("curl")
     assert exe, "curl is not installed (bash .ci/run installs it)"
-    return subprocess.run([exe, "-sS", "--max-time", "10", *args], capture_output=True,
-                          text=True, timeout=20)
+    return subprocess.run(
+        [exe, "-sS", "--max-time", "10", *args], capture_output=True, text=True, timeout=20
+    )

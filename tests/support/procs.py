@@ -52,9 +52,19 @@ class Backend:
 
 def start_backend(tmp: Path, name: str, raw: bool = False, port: int = 0) -> Backend:
     log = tmp / f"{name}.log"
-    args = [sys.executable, "-m", "tests.support.backend", name, "--log", str(log), "--port", str(port)]
-    proc = subprocess.Popen(args + (["--raw"] if raw else []), cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True)
+    args = [
+        sys.executable,
+        "-m",
+        "tests.support.backend",
+        name,
+        "--log",
+        str(log),
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        args + (["--raw"] if raw else []), cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     line = proc.stdout.readline().split()
     if not line or line[0] != "ready":
         stop(proc)
@@ -72,7 +82,12 @@ class Daemon:
         """Run the real tcpvsadm against this daemon."""
         return subprocess.run(
             [sys.executable, "-m", "tcpvsadm", "--socket", str(self.socket), *args],
-            cwd=ROOT, capture_output=True, text=True, timeout=30, input=stdin, env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            input=stdin,
+            env=self.env,
         )
 
     def ok(self, *args: str) -> str:
@@ -84,8 +99,13 @@ class Daemon:
 def start_daemon(tmp: Path, *args: str, env: dict | None = None) -> Daemon:
     sock = tmp / "tcpvsd.sock"
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "tcpvs.daemon", "--socket", str(sock), *args],
-                            cwd=ROOT, env=full_env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tcpvs.daemon", "--socket", str(sock), *args],
+        cwd=ROOT,
+        env=full_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 15
     while not sock.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
