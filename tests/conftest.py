@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tcpvs.http import load
 from tests.support.procs import Backend, Daemon, start_backend, start_daemon, stop
+
+
+@pytest.fixture(scope="module", params=["python", "cython"])
+def http(request):
+    """Both HTTP implementations, side by side; the Cython one must be built (pip builds it)."""
+    return load(request.param)
 
 
 @pytest.fixture
@@ -28,7 +35,9 @@ def daemon(tmp_path):
     started: list[Daemon] = []
 
     def start(*args: str, env: dict | None = None) -> Daemon:
-        started.append(start_daemon(tmp_path, *args, env=env))
+        home = tmp_path / f"tcpvsd{len(started)}"  # each daemon its own control socket
+        home.mkdir()
+        started.append(start_daemon(home, *args, env=env))
         return started[-1]
 
     yield start

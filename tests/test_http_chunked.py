@@ -13,13 +13,6 @@ from tcpvs.http.common import MAX_CHUNK_LINE, HttpError
 BUILT = importlib.util.find_spec("tcpvs._fast.httpscan") is not None
 
 
-@pytest.fixture(scope="module", params=["python", "cython"])
-def http(request: pytest.FixtureRequest) -> ModuleType:
-    if request.param == "cython" and not BUILT:
-        pytest.skip("tcpvs._fast.httpscan is not built (python setup.py build_ext --inplace)")
-    return load(request.param)
-
-
 VALID = [
     b"0\r\n\r\n",
     b"5\r\nhello\r\n0\r\n\r\n",

@@ -21,13 +21,6 @@ BUILT = importlib.util.find_spec("tcpvs._fast.httpscan") is not None
 needs_cython = pytest.mark.skipif(not BUILT, reason="tcpvs._fast.httpscan is not built")
 
 
-@pytest.fixture(scope="module", params=["python", "cython"])
-def http(request: pytest.FixtureRequest) -> ModuleType:
-    if request.param == "cython" and not BUILT:
-        pytest.skip("tcpvs._fast.httpscan is not built (python setup.py build_ext --inplace)")
-    return load(request.param)
-
-
 # ---------------------------------------------------------------- against llhttp
 
 

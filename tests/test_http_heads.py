@@ -16,13 +16,6 @@ from tcpvs.http.common import HttpError
 BUILT = importlib.util.find_spec("tcpvs._fast.httpscan") is not None
 
 
-@pytest.fixture(scope="module", params=["python", "cython"])
-def http(request: pytest.FixtureRequest) -> ModuleType:
-    if request.param == "cython" and not BUILT:
-        pytest.skip("tcpvs._fast.httpscan is not built (python setup.py build_ext --inplace)")
-    return load(request.param)
-
-
 def request_status(http: ModuleType, buf: bytes, max_size: int = 16384) -> int:
     with pytest.raises(HttpError) as caught:
         http.parse_request_head(buf, max_size)

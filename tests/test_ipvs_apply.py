@@ -103,9 +103,12 @@ class Kernel:
         return [Dest(addr, 80, active_conns=left.pop(0) if len(left) > 1 else left[0])
                 for addr, left in self.active.items()]
 
-    def __getattr__(self, name: str):  # add_service, edit_dest, delete_dest, ...
-        return lambda *args: self.calls.append(
-            f"{name} {' '.join(getattr(a, 'addr', '') + ':' + str(getattr(a, 'weight', '')) for a in args)}")
+    def __getattr__(self, name: str) -> object:  # add_service, edit_dest, delete_dest, ...
+        def record(*args: Service | Dest) -> None:
+            said = [f"{a.addr}:{a.weight if isinstance(a, Dest) else a.scheduler}" for a in args]
+            self.calls.append(" ".join([name, *said]))
+
+        return record
 
 
 def test_execute_drains_before_deleting() -> None:
