@@ -45,19 +45,31 @@ class Switch:
 
     async def edit_service(self, ident: str, **options: Any) -> Service:
         service = self.table.service(ident)
-        old_listen = service.listen
         listener = self._listeners.get(ident)
         if listener is None:
             return self.table.edit_service(ident, **options)
-        # Running: validate on a copy of the address first, bind the new address before the old
-        # one is closed, so a failed rebind leaves the service serving where it was.
+        # Running: the new address is bound before the old one closes, and a failed bind
+        # restores every setting of this edit, so the service keeps serving as it was.
+        before = (
+            service.listen,
+            dict(service.settings),
+            service.redirect,
+            service.scheduler_name,
+            service.scheduler,
+        )
         self.table.edit_service(ident, **options)
-        if service.listen != old_listen:
+        if service.listen != before[0]:
             replacement = ServiceListener(service)
             try:
                 await replacement.open()
             except TableError:
-                service.listen = old_listen
+                (
+                    service.listen,
+                    service.settings,
+                    service.redirect,
+                    service.scheduler_name,
+                    service.scheduler,
+                ) = before
                 raise
             self._listeners[ident] = replacement
             self._drain(listener)

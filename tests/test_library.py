@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -41,3 +42,30 @@ async def test_switch_runs_services_inside_an_asyncio_program(backends):
         await switch.close()
     with pytest.raises(OSError):
         await fetch(port, "/")
+
+
+async def test_editing_a_running_service_rebinds_or_changes_nothing(backends):
+    (r1,) = backends("r1")
+    port, new_port = free_port(), free_port()
+    switch = tcpvs.Switch()
+    await switch.add_service("web", listen=f"127.0.0.1:{port}")
+    await switch.add_server("web", r1.address)
+    await switch.start("web")
+    try:
+        await switch.edit_service("web", listen=f"127.0.0.1:{new_port}")
+        assert b"X-Backend: r1" in await fetch(new_port, "/moved")
+        # A port someone else holds: the edit is refused and nothing of it applies.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = taken.getsockname()[1]
+            with pytest.raises(tcpvs.TableError, match="cannot listen"):
+                await switch.edit_service(
+                    "web", listen=f"127.0.0.1:{busy}", scheduler="rr", server_timeout=3
+                )
+        service = switch.snapshot("web")["services"][0]
+        assert service["listen"]["port"] == new_port and service["scheduler"] == "http"
+        assert service["settings"]["server_timeout"] == 60.0
+        assert b"X-Backend: r1" in await fetch(new_port, "/still")
+    finally:
+        await switch.close()
