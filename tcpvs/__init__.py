@@ -2,15 +2,33 @@
 
 The library API: `Switch` runs virtual services inside an asyncio program; `Table` is the
 service table on its own; `tcpvs.ipvs` programs the kernel's IPVS (layer 4).
+
+Names are imported on first use, so `tcpvs.ipvs` (pyipvsadm) does not load the layer-7
+engine, uvloop and the regex module: under emulation that costs seconds per start.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tcpvs._version import __version__
-from tcpvs.addr import Address
-from tcpvs.errors import ConfigError, ControlError, DaemonNotRunning, TableError, TcpvsError
-from tcpvs.model import RealServer, Rule, Service
-from tcpvs.sched import ScheduleContext, Scheduler
-from tcpvs.switch import Switch
-from tcpvs.table import Table
+
+_WHERE = {
+    "Address": "tcpvs.addr",
+    "ConfigError": "tcpvs.errors",
+    "ControlError": "tcpvs.errors",
+    "DaemonNotRunning": "tcpvs.errors",
+    "TableError": "tcpvs.errors",
+    "TcpvsError": "tcpvs.errors",
+    "RealServer": "tcpvs.model",
+    "Rule": "tcpvs.model",
+    "Service": "tcpvs.model",
+    "ScheduleContext": "tcpvs.sched.base",
+    "Scheduler": "tcpvs.sched.base",
+    "Switch": "tcpvs.switch",
+    "Table": "tcpvs.table",
+}
 
 __all__ = [
     "Address",
@@ -28,3 +46,20 @@ __all__ = [
     "TcpvsError",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from tcpvs.addr import Address
+    from tcpvs.errors import ConfigError, ControlError, DaemonNotRunning, TableError, TcpvsError
+    from tcpvs.model import RealServer, Rule, Service
+    from tcpvs.sched.base import ScheduleContext, Scheduler
+    from tcpvs.switch import Switch
+    from tcpvs.table import Table
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tcpvs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

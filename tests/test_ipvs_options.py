@@ -1,7 +1,8 @@
 """ipvsadm's command line: popt grammar, validation messages and exit codes, parsed values.
 
 The (command line, status, stderr) table was recorded from Debian's ipvsadm 1.31 (its option
-parser, driven without a kernel); parse() must give the same first error for each.
+parser run with the kernel calls stubbed out; the VM cross-check replays such lines against
+the real thing); parse() must give the same first error for each.
 """
 
 from __future__ import annotations

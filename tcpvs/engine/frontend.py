@@ -24,8 +24,17 @@ MAX_PENDING = 256 * 1024
 
 def eligible(
     servers: Sequence[RealServer], tried: list[RealServer], now: float
-) -> list[RealServer]:
-    """Servers a scheduler may pick: weight > 0, not failed for this request, not marked down."""
+) -> Sequence[RealServer]:
+    """Servers a scheduler may pick: weight > 0, not failed for this request, not marked down.
+
+    The common case (first try, every server up) hands over `servers` itself rather than a
+    copy: schedulers take a read-only Sequence, and this runs for every request."""
+    if not tried:
+        for s in servers:
+            if s.weight <= 0 or s.down_until > now:
+                break
+        else:
+            return servers
     return [s for s in servers if s.weight > 0 and s.down_until <= now and s not in tried]
 
 

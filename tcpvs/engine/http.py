@@ -149,7 +149,8 @@ class HttpFrontend(Frontend):
             self._fail(exc.status)
             return
         self.deadline = self.listener.now + service.settings["server_timeout"]
-        self._tried = []
+        if self._tried:
+            self._tried = []
         if service.rules:
             rule, match = service.route(head.target)
             if rule is None:
@@ -238,10 +239,8 @@ class HttpFrontend(Frontend):
         self._resp = None
         self._resp_started = False
         self._resp_clean = True
-        head = self._req
-        out = (
-            head.raw[:-2] + self._xff if self.listener.service.settings["forwardfor"] else head.raw
-        )
+        raw = self._req.raw
+        out = raw[:-2] + self._xff if self.listener.service.settings["forwardfor"] else raw
         conn.write(out + self._take_body() if self._body_avail else out)
         conn.attach(self)
 
@@ -282,7 +281,7 @@ class HttpFrontend(Frontend):
                 return
         self._resp = resp
         self._resp_started = True
-        rest = buf[resp.head_len :]
+        rest_len = len(buf) - resp.head_len  # body bytes that came with the head
         if resp.status == 101:
             self._to_client(buf)
             pending, self._buf = bytes(self._buf), bytearray()
@@ -290,38 +289,39 @@ class HttpFrontend(Frontend):
             return
         extra = self.listener.service.scheduler.response_headers(self._ctx, self._server)
         if extra:
-            buf = resp.raw[:-2] + extra + b"\r\n" + rest
+            buf = resp.raw[:-2] + extra + b"\r\n" + buf[resp.head_len :]
         if resp.body == BODY_LENGTH:
             self._resp_left = resp.content_length
         elif resp.body == BODY_CHUNKED:
             self._resp_scanner = ChunkedScanner()
         elif resp.body == BODY_NONE:
             self._resp_left = 0
-        if not rest:
+        if not rest_len:
             self._to_client(buf)
             if resp.body == BODY_NONE or (resp.body == BODY_LENGTH and not self._resp_left):
                 self._end_response()
             return
-        self._relay_body(rest, head=buf[: len(buf) - len(rest)])
+        self._relay_body(buf, len(buf) - rest_len)
 
-    def _relay_body(self, data: bytes, head: bytes = b"") -> None:
-        """Send response body bytes (after `head`, if given, in one write); end when complete."""
+    def _relay_body(self, data: bytes, start: int = 0) -> None:
+        """Send `data` (response head bytes up to `start`, body bytes after) in one write, without
+        slicing it apart; end the response when complete."""
         resp = self._resp
         body = resp.body
         complete = False
         if body == BODY_LENGTH or body == BODY_NONE:
-            n = len(data)
+            n = len(data) - start
             if n >= self._resp_left:
                 if n > self._resp_left:
                     self._resp_clean = False
-                    data = data[: self._resp_left]
+                    data = data[: start + self._resp_left]
                 self._resp_left = 0
                 complete = True
             else:
                 self._resp_left -= n
         elif body == BODY_CHUNKED:
             try:
-                n = self._resp_scanner.feed(data)  # type: ignore[union-attr]
+                n = start + self._resp_scanner.feed(data, start)  # type: ignore[union-attr]
             except HttpError:
                 self.abort()  # a corrupt response after its head went out: cut
                 return
@@ -329,7 +329,7 @@ class HttpFrontend(Frontend):
                 self._resp_clean = False
                 data = data[:n]
             complete = self._resp_scanner.done  # type: ignore[union-attr]
-        self._to_client(head + data if head else data)
+        self._to_client(data)
         if complete:
             self._end_response()
 
@@ -339,6 +339,7 @@ class HttpFrontend(Frontend):
 
     def _end_response(self) -> None:
         listener = self.listener
+        keepalive_deadline = listener.now + listener.service.settings["keepalive_timeout"]
         resp, req, conn = self._resp, self._req, self.backend
         server = self._server
         if server is not None:
@@ -354,9 +355,7 @@ class HttpFrontend(Frontend):
             and body_sent
         ):
             self.backend = None
-            listener.pool.release(
-                conn, listener.now + listener.service.settings["keepalive_timeout"]
-            )
+            listener.pool.release(conn, keepalive_deadline)
         else:
             self.drop_backend()
         self._req = self._resp = None
@@ -371,7 +370,7 @@ class HttpFrontend(Frontend):
         ):
             self.transport.close()  # type: ignore[union-attr]
             return
-        self.deadline = listener.now + listener.service.settings["keepalive_timeout"]
+        self.deadline = keepalive_deadline
         self.resume_client_reading()
         if self._buf:
             self._read_head(self._buf)

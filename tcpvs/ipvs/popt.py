@@ -1,9 +1,10 @@
-"""A popt-compatible argv scanner (the subset ipvsadm uses: popt 1.19's poptGetNextOpt).
+"""A popt-compatible argv scanner: poptGetNextOpt as Debian's libpopt 1.19 behaves for ipvsadm.
 
 Same grammar and errors as popt: `--long`, `--long=arg`, `--long arg`, clustered short
-options (`-Ln`), `-warg` / `-w arg` / `-w=arg`, optional arguments that are only taken when
-the next word does not start with `-`, `--` ending options, and non-options collected as
-leftovers wherever they appear. No aliases, no execs, no config files (ipvsadm has none).
+options (`-Ln`), `-warg` / `-w arg` / `-w=arg` (but `-n=3` on a flag is "option does not take
+an argument"), optional arguments only taken when the next word does not start with `-`, `--`
+ending options, non-options collected as leftovers wherever they appear. No aliases, execs or
+config files (ipvsadm uses none).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ Call order, per client connection (raw TCP) or per request (HTTP):
    server.
 2. It drops servers with weight 0, servers that already failed for this request and servers
    resting after a refused connection, then calls `select(candidates, ctx)` with the rest
-   (possibly an empty list). A failed attempt calls `select` again with the same `ctx`.
+   (possibly empty). It is a read-only sequence: when nothing was dropped it is the rule's (or
+   service's) own server list, not a copy, so a scheduler must not modify it. A failed attempt
+   calls `select` again with the same `ctx`.
 3. It counts the chosen server's `conns` up while the connection/request is relayed and down
    after, so least-connection schedulers read live values.
 4. For HTTP, before sending the response head to the client it calls `response_headers(ctx,

@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,43 @@ def check_apply() -> list[dict[str, Any]]:
     return out
 
 
+def check_connections() -> list[dict[str, Any]]:
+    """-c with live entries: local connection attempts to NAT services (nobody answers, so
+    they stay in SYN_RECV). Expiry counts down: pyipvsadm must match ipvsadm's listing just
+    before or just after its own."""
+    clean()
+    name = ipvs_cases.SYNC_IF
+    subprocess.run(["sh", "-c", f"ip route add 10.50.0.0/16 dev {name} && "
+                    f"ip -6 route add fd00:50::/64 dev {name}"], check=True)
+    real(["-A -t 10.50.0.1:80 -p", "-a -t 10.50.0.1:80 -r 10.50.1.1 -m",
+          "-A -u 10.50.0.1:53", "-a -u 10.50.0.1:53 -r 10.50.1.2 -m",
+          "-A -t [fd00:50::1]:80", "-a -t [fd00:50::1]:80 -r [fd00:50::2]:8080 -m"])
+    socks = []
+    for family, addr in ((socket.AF_INET, "10.50.0.1"), (socket.AF_INET, "10.50.0.1"),
+                         (socket.AF_INET6, "fd00:50::1")):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.connect_ex((addr, 80))
+        socks.append(sock)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.sendto(b"x", ("10.50.0.1", 53))
+    socks.append(udp)
+    out = []
+    try:
+        for line in ("-Lnc", "-Lc", "-L -c --persistent-conn -n", "--list --connection"):
+            before, mine, after = real([line])[0], py(line), real([line])[0]
+            out.append(check(f"connections {line}", mine in (before, after) and
+                             len(mine[1].splitlines()) == 7,
+                             {"ipvsadm": before, "pyipvsadm": mine}))
+        entries = json.loads(py("-L -c --json")[1])["connections"]
+        out.append(check("json -c with entries", len(entries) == 5 and {
+            e["virtual"] for e in entries} == {"10.50.0.1", "fd00:50::1"}, entries))
+    finally:
+        for sock in socks:
+            sock.close()
+    return out
+
+
 def sync_interface(up: bool) -> None:
     name = ipvs_cases.SYNC_IF
     cmd = (f"ip link add {name} type veth peer name {name[:-1]}1 && ip link set {name} up "
@@ -221,7 +259,8 @@ def run(selected: list[str]) -> dict[str, Any]:
                 report["cases"][name] = run_case(steps)
         if not selected:
             report["invalid"] = check_invalid()
-            report["checks"] = check_api() + check_json() + check_apply()
+            report["checks"] = (check_api() + check_json() + check_apply()
+                                + check_connections())
         return report
     finally:
         clean()

@@ -63,8 +63,12 @@ def test_invalid_command_lines(report: dict[str, Any]) -> None:
                                    "api error", "async api", "json -L", "json --timeout",
                                    "json --daemon", "json -c", "json -S",
                                    "apply --dry-run plan", "apply --dry-run changes nothing",
-                                   "apply", "apply is idempotent", "apply refuses a bad file"])
-def test_api_json_and_apply(report: dict[str, Any], check: str) -> None:
+                                   "apply", "apply is idempotent", "apply refuses a bad file",
+                                   "connections -Lnc", "connections -Lc",
+                                   "connections -L -c --persistent-conn -n",
+                                   "connections --list --connection",
+                                   "json -c with entries"])
+def test_api_json_apply_and_connections(report: dict[str, Any], check: str) -> None:
     (result,) = [c for c in report["checks"] if c["name"] == check]
     assert result["ok"], json.dumps(result["detail"], indent=1)
 
