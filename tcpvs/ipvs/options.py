@@ -603,43 +603,33 @@ def _parse_options(argv: list[str]) -> Command:
     return ce
 
 
-def _generic_opt_check(ce: Command) -> None:
-    row = COMMANDS_V_OPTIONS[ce.cmd]
+def _matrix_check(ce: Command, rules, where: str) -> None:
+    """ipvsadm's option matrix check: `rules` pairs a matrix cell ('+', 'x', '1', ' ') with an
+    option index; `where` ends every message ("'add-service' command", "'gue' tunnel type")."""
     last = None
-    for j, rule in enumerate(row):
-        if not ce.has(j):
-            if rule == "+":
-                raise fail(f"You need to supply the '{OPTNAMES[j]}' option for the "
-                           f"'{ce.name}' command")
-            continue
-        if rule == "x":
-            raise fail(f"Illegal '{OPTNAMES[j]}' option with the '{ce.name}' command")
-        if rule == "1":
-            if last is None:
-                last = j
-                continue
-            raise fail(f"The option '{OPTNAMES[j]}' conflicts with the '{OPTNAMES[last]}' "
-                       f"option in the '{ce.name}' command")
-
-
-def _tunnel_opt_check(ce: Command) -> None:
-    row = TUNNEL_TYPES_V_OPTIONS[ce.dest.tun_type]
-    tun = TUNNAMES[ce.dest.tun_type]
-    last = None
-    for rule, optc in zip(row, _TUNOPTS, strict=True):
+    for rule, optc in rules:
         if not ce.has(optc):
             if rule == "+":
-                raise fail(f"You need to supply the '{OPTNAMES[optc]}' option for the "
-                           f"'{tun}' tunnel type")
+                raise fail(f"You need to supply the '{OPTNAMES[optc]}' option for the {where}")
             continue
         if rule == "x":
-            raise fail(f"Illegal '{OPTNAMES[optc]}' option with the '{tun}' tunnel type")
+            raise fail(f"Illegal '{OPTNAMES[optc]}' option with the {where}")
         if rule == "1":
             if last is None:
                 last = optc
                 continue
             raise fail(f"The option '{OPTNAMES[optc]}' conflicts with the '{OPTNAMES[last]}' "
-                       f"option in the '{tun}' tunnel type")
+                       f"option in the {where}")
+
+
+def _generic_opt_check(ce: Command) -> None:
+    rules = ((rule, j) for j, rule in enumerate(COMMANDS_V_OPTIONS[ce.cmd]))
+    _matrix_check(ce, rules, f"'{ce.name}' command")
+
+
+def _tunnel_opt_check(ce: Command) -> None:
+    rules = zip(TUNNEL_TYPES_V_OPTIONS[ce.dest.tun_type], _TUNOPTS, strict=True)
+    _matrix_check(ce, rules, f"'{TUNNAMES[ce.dest.tun_type]}' tunnel type")
 
 
 _TUNNEL_OPTIONS = sum(1 << o for o in (OPTC_TUN_TYPE, OPTC_TUN_PORT, OPTC_TUN_NOCSUM,
