@@ -105,3 +105,12 @@ def test_redirect_server_takes_what_no_rule_matches(lab):
     extra = f"    redirect = {lab.r3.address}"
     port = lab.service({"^/ok": lab.r1}, servers=[lab.r1], config=extra)
     assert get(port, "/elsewhere")[1]["X-Backend"] == "r3"
+
+
+def test_connections_beyond_maxclients_get_503(lab):
+    port = lab.service({"^/": lab.r1}, servers=[lab.r1], config="    maxclients = 1")
+    with RawClient(port) as first:
+        first.send(b"GET /held HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert first.response()[0] == 200  # keep-alive: still holds its slot
+        with RawClient(port) as second:
+            assert second.read_all().startswith(b"HTTP/1.1 503 ")
