@@ -38,6 +38,7 @@ class Cell:
     p50_ms: float
     p99_ms: float
     cpu_us: float | None  # proxy CPU per request; None without a proxy
+    sys_us: float | None  # the part of cpu_us spent in the kernel (system calls, TCP)
     cpu_pct: float | None  # proxy CPU / wall time
     busy: list[float]  # % busy per CPU (whole machine: shows the bottleneck and other load)
     requests: int
@@ -74,9 +75,10 @@ def measure(
     ]
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu), *argv]
-    busy0, cpu0 = cpu_busy(), cpu_seconds(proxy_pid) if proxy_pid else 0.0
+    busy0, (user0, sys0) = cpu_busy(), cpu_seconds(proxy_pid) if proxy_pid else (0.0, 0.0)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
-    busy1, cpu1 = cpu_busy(), cpu_seconds(proxy_pid) if proxy_pid else 0.0
+    busy1, (user1, sys1) = cpu_busy(), cpu_seconds(proxy_pid) if proxy_pid else (0.0, 0.0)
+    cpu0, cpu1 = user0 + sys0, user1 + sys1
     line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"wrk exited {out.returncode}: {out.stderr.strip() or out.stdout}")
@@ -89,6 +91,7 @@ def measure(
         p50_ms=r["p50_us"] / 1000,
         p99_ms=r["p99_us"] / 1000,
         cpu_us=(cpu1 - cpu0) / n * 1e6 if proxy_pid else None,
+        sys_us=(sys1 - sys0) / n * 1e6 if proxy_pid else None,
         cpu_pct=(cpu1 - cpu0) / wall * 100 if proxy_pid else None,
         busy=[
             100 * (b1 - b0) / max(t1 - t0, 1)

@@ -37,13 +37,14 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of pid and its descendants, all threads included (clock-tick resolution)."""
-    ticks = 0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of pid and its descendants, all threads included (clock-tick resolution)."""
+    user = kernel = 0
     for p in process_tree(pid):
         if fields := _stat_fields(p):
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLK_TCK
+            user += int(fields[11])
+            kernel += int(fields[12])
+    return user / CLK_TCK, kernel / CLK_TCK
 
 
 def cpu_busy() -> list[tuple[int, int]]:

@@ -25,6 +25,7 @@ METRICS: list[tuple[str, str]] = [  # (column, Cell attribute)
     ("p50 ms", "p50_ms"),
     ("p99 ms", "p99_ms"),
     ("proxy CPU µs/req", "cpu_us"),
+    ("of which kernel", "sys_us"),
     ("proxy CPU %", "cpu_pct"),
 ]
 LABELS = {attr: column for column, attr in METRICS}

@@ -99,11 +99,16 @@ class Lab:
         return port
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+# Every test on the lab runs against both builds of the engine and parser: the compiled one
+# (what pip installs) and the pure-Python sources it is compiled from.
+ENGINE_BUILDS = {"compiled": {}, "pure": {"TCPVS_PURE_PYTHON": "1"}}
+
+
+@pytest.fixture(scope="module", params=list(ENGINE_BUILDS))
+def lab(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     servers = [start_backend(tmp, name) for name in ("r1", "r2", "r3")]
-    d = start_daemon(tmp)
+    d = start_daemon(tmp, env=ENGINE_BUILDS[request.param])
     yield Lab(d, servers, tmp)
     stop(d.proc)
     for b in servers:

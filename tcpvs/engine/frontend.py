@@ -38,8 +38,12 @@ def eligible(
     return [s for s in servers if s.weight > 0 and s.down_until <= now and s not in tried]
 
 
-class Frontend(asyncio.Protocol):
-    """One client connection of a running service."""
+class Frontend:
+    """One client connection of a running service (an asyncio.Protocol).
+
+    It does not derive from asyncio.Protocol: the loop only calls its methods, and the
+    compiled build (frontend.pxd) makes it an extension type, which cannot have a Python base.
+    """
 
     def __init__(self, listener: ServiceListener) -> None:
         self.listener = listener

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 MAX_IDLE_PER_SERVER = 512
 
 
-class BackendConnection(asyncio.Protocol):
-    """One TCP connection to a real server."""
+class BackendConnection:
+    """One TCP connection to a real server (an asyncio.Protocol, not derived from it for the
+    same reason as Frontend)."""
 
     __slots__ = ("pool", "server", "transport", "peer", "reused", "idle_deadline", "early")
 

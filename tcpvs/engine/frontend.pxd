@@ -1,0 +1,29 @@
+# Compiled build only: makes the client-side protocols extension types with C-level fields.
+# tcpvs/engine/frontend.py stays the one source (and runs as is when not compiled).
+from tcpvs.engine.pool cimport BackendConnection
+
+cpdef eligible(servers, list tried, double now)
+
+cdef class Frontend:
+    cdef public object listener
+    cdef public object transport
+    cdef public object client
+    cdef public BackendConnection backend
+    cdef public double deadline
+    cdef public bint tunnel
+    cdef public bint _client_eof
+    cdef public bint _reading_paused
+    cdef public object _connecting
+
+    # called only from the engine: C calls, no method lookup
+    cpdef choose(self, service, candidates, ctx, list tried)
+    cpdef connected(self, conn)
+    cpdef connect_failed(self, server)
+    cpdef backend_data(self, data)
+    cpdef tunnel_to_client(self, data)
+    cpdef tunnel_to_server(self, data)
+
+cdef class RawFrontend(Frontend):
+    cdef public bytearray _pending
+    cdef public list _tried
+    cdef public object _ctx

@@ -1,0 +1,79 @@
+"""The two builds of the engine: compiled from the .py sources with their .pxd files (what pip
+installs), and the sources themselves (TCPVS_PURE_PYTHON=1, or a compiled module older than
+its source). The end-to-end tests run on both (the `lab` fixture); these check the choice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tcpvs.engine
+from bench.hotpath import run
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = ROOT / "tcpvs" / "engine"
+BUILT = all(
+    tcpvs.engine._compiled_path(str(ENGINE), name) is not None for name in tcpvs.engine.COMPILED
+)
+needs_build = pytest.mark.skipif(not BUILT, reason="the engine is not compiled (pip install .)")
+PROBE = "import tcpvs.engine as e, tcpvs.engine.http as h; print(e.IMPLEMENTATION, h.__file__)"
+
+
+def probe(env: dict[str, str], pythonpath: Path = ROOT) -> tuple[str, str, str]:
+    """(implementation, file of tcpvs.engine.http, stderr) in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**os.environ, "PYTHONPATH": str(pythonpath), **env},
+        cwd=pythonpath,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    implementation, path = done.stdout.split()
+    return implementation, path, done.stderr
+
+
+@needs_build
+def test_the_compiled_engine_is_used_when_built() -> None:
+    implementation, path, _ = probe({"TCPVS_PURE_PYTHON": ""})
+    assert implementation == "cython"
+    assert not path.endswith(".py")
+
+
+@needs_build
+def test_compiled_protocols_are_extension_types_without_a_dict() -> None:
+    from tcpvs.engine.http import HttpFrontend
+
+    if tcpvs.engine.IMPLEMENTATION != "cython":
+        pytest.skip("this interpreter runs the pure engine")
+    with pytest.raises(AttributeError):
+        HttpFrontend(None).unknown_attribute = 1  # fixed C fields: no per-connection dict
+
+
+def test_pure_python_is_forced_by_the_environment() -> None:
+    implementation, path, _ = probe({"TCPVS_PURE_PYTHON": "1"})
+    assert (implementation, Path(path)) == ("python", ENGINE / "http.py")
+
+
+@needs_build
+def test_a_compiled_module_older_than_its_source_is_not_used(tmp_path: Path) -> None:
+    copy = tmp_path / "tcpvs"
+    shutil.copytree(ROOT / "tcpvs", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    source = copy / "engine" / "http.py"
+    later = os.path.getmtime(source) + 60
+    os.utime(source, (later, later))
+    implementation, path, stderr = probe({"TCPVS_PURE_PYTHON": ""}, tmp_path)
+    assert (implementation, Path(path)) == ("python", source)
+    assert "compiled http older than the source" in stderr
+
+
+def test_the_request_loop_answers_every_request_in_this_build() -> None:
+    # bench.hotpath drives a real HttpFrontend with stand-in transports and checks every
+    # response came out and every server connection went back to the pool.
+    assert run(200) > 0
