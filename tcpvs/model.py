@@ -108,14 +108,42 @@ class Rule:
     match: int
     servers: list[RealServer]
     compiled: Any = None  # regex.Pattern[bytes]
+    # The pattern as a plain string test when it is one (most rules are): see literal_test().
+    literal: bytes | None = field(default=None, init=False)
+    anchored: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if self.compiled is None:
             self.compiled = compile_pattern(self.pattern)
+        test = literal_test(self.pattern)
+        if test is not None:
+            self.literal, self.anchored = test
 
     @property
     def is_default(self) -> bool:
         return self.pattern in DEFAULT_PATTERNS
+
+
+_METACHARACTERS = frozenset("\\.^$*+?{}[]|()")
+
+
+def literal_test(pattern: str) -> tuple[bytes, bool] | None:
+    """(text, anchored) when searching `pattern` in a URI is the same as testing that the URI
+    starts with (anchored) or contains `text`; None when the regex is needed.
+
+    A trailing `.*` can always match nothing, so it never decides a search; URIs hold no
+    newline (the parser refuses them), the only character `.` does not match.
+    """
+    anchored = pattern.startswith("^")
+    body = pattern[1:] if anchored else pattern
+    if body.endswith(".*") and not body.endswith("\\.*"):
+        body = body[:-2]
+    if any(c in _METACHARACTERS for c in body):
+        return None
+    try:
+        return body.encode("latin-1"), anchored
+    except UnicodeEncodeError:
+        return None
 
 
 def compile_pattern(pattern: str) -> Any:
@@ -162,10 +190,13 @@ class Service:
                 return server
         return None
 
-    def route(self, uri: bytes) -> tuple[Rule | None, Any]:
-        """First rule whose pattern matches the URI (unanchored search), and the match."""
-        for rule in self.rules:
-            found = rule.compiled.search(uri)
-            if found is not None:
-                return rule, found
-        return None, None
+    def route(self, uri: bytes) -> Rule | None:
+        """First rule whose pattern matches the URI (unanchored search)."""
+        for rule in self.rules:  # inlined tests: this runs for every request
+            literal = rule.literal
+            if literal is None:
+                if rule.compiled.search(uri) is not None:
+                    return rule
+            elif uri.startswith(literal) if rule.anchored else literal in uri:
+                return rule
+        return None

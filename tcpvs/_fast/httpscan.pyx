@@ -34,7 +34,6 @@ __all__ = [
     "parse_response_head",
 ]
 
-ctypedef const unsigned char* cbytes
 
 cdef unsigned char CLS[256]
 cdef unsigned char LOWER[256]
@@ -414,19 +413,8 @@ cdef object _find_header(bytes raw, bytes name):
 
 # ---------------------------------------------------------------- heads
 
-cdef class RequestHead:
+cdef class RequestHead:  # fields: httpscan.pxd
     """A request head: what routing and framing need; the bytes themselves stay in `raw`."""
-
-    cdef readonly bytes method
-    cdef readonly bytes target
-    cdef readonly int version
-    cdef readonly Py_ssize_t head_len
-    cdef readonly int body
-    cdef readonly int64_t content_length
-    cdef readonly bint keep_alive
-    cdef readonly object upgrade
-    cdef readonly bint expect_continue
-    cdef readonly bytes raw
 
     def header(self, bytes name):
         """First value of field `name` (any case), without surrounding whitespace."""
@@ -440,16 +428,8 @@ cdef class RequestHead:
         )
 
 
-cdef class ResponseHead:
+cdef class ResponseHead:  # fields: httpscan.pxd
     """A response head: status and body framing; the bytes themselves stay in `raw`."""
-
-    cdef readonly int status
-    cdef readonly int version
-    cdef readonly Py_ssize_t head_len
-    cdef readonly int body
-    cdef readonly int64_t content_length
-    cdef readonly bint keep_alive
-    cdef readonly bytes raw
 
     def header(self, bytes name):
         """First value of field `name` (any case), without surrounding whitespace."""
@@ -599,19 +579,13 @@ cdef object _response_head(object buf, Py_ssize_t max_size, bytes method):
 
 # ---------------------------------------------------------------- chunked bodies
 
-cdef class ChunkedScanner:
+cdef class ChunkedScanner:  # fields: httpscan.pxd
     """Follows one chunked body through the bytes fed to it.
 
     feed() returns how many of the bytes from `start` on belong to the body; once `done`, the
     rest of the data is the next message. Malformed framing raises HttpError(400).
     """
 
-    cdef readonly bint done
-    cdef unsigned char _state
-    cdef uint64_t _size  # chunk size being read, then data bytes still to come
-    cdef int _digits
-    cdef Py_ssize_t _count  # bytes of the current chunk-size line, or of the trailer section
-    cdef Py_ssize_t _max_trailer
 
     def __init__(self, Py_ssize_t max_trailer=16384):
         self.done = False

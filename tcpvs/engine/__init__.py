@@ -39,8 +39,10 @@ def _choose(directory: str) -> str:
     """The engine to load: "cython" when every COMPILED module is built and current."""
     if os.environ.get("TCPVS_PURE_PYTHON", "") not in ("", "0"):
         return "python"
+    from tcpvs.http import IMPLEMENTATION as parser  # the compiled engine reads its C fields
+
     built = [_compiled_path(directory, module) for module in COMPILED]
-    if None in built:
+    if None in built or parser != "cython":
         return "python"
     stale = [module for module, path in zip(COMPILED, built, strict=True) if _stale(path)]
     if stale:

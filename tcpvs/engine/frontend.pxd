@@ -1,8 +1,9 @@
-# Compiled build only: makes the client-side protocols extension types with C-level fields.
-# tcpvs/engine/frontend.py stays the one source (and runs as is when not compiled).
+# Compiled build only (see tcpvs/engine/__init__.py): the client-side protocols as extension
+# types with C fields, and C calls between engine methods. frontend.py is the source.
 from tcpvs.engine.pool cimport BackendConnection
 
 cpdef eligible(servers, list tried, double now)
+
 
 cdef class Frontend:
     cdef public object listener
@@ -15,13 +16,13 @@ cdef class Frontend:
     cdef public bint _reading_paused
     cdef public object _connecting
 
-    # called only from the engine: C calls, no method lookup
     cpdef choose(self, service, candidates, ctx, list tried)
-    cpdef connected(self, conn)
+    cpdef connected(self, BackendConnection conn)
     cpdef connect_failed(self, server)
     cpdef backend_data(self, data)
     cpdef tunnel_to_client(self, data)
     cpdef tunnel_to_server(self, data)
+
 
 cdef class RawFrontend(Frontend):
     cdef public bytearray _pending

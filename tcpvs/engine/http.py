@@ -37,7 +37,7 @@ class HttpFrontend(Frontend):
         super().__init__(listener)
         self._buf = bytearray()  # client bytes not forwarded yet: head, body, pipelined requests
         self._req = None  # RequestHead of the request in flight
-        self._ctx: ScheduleContext | None = None
+        self._ctx = ScheduleContext()  # one per connection, reset for each request
         self._candidates: list[RealServer] | tuple = ()
         self._tried: list[RealServer] = []
         self._server: RealServer | None = None  # server whose `conns` counts this request
@@ -58,11 +58,9 @@ class HttpFrontend(Frontend):
         self._xff = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._xff = (
-            b"X-Forwarded-For: %s\r\n\r\n"
-            % str((transport.get_extra_info("peername") or ("",))[0]).encode()
-        )
         super().connection_made(transport)
+        self._ctx.client = self.client
+        self._xff = b"X-Forwarded-For: %s\r\n\r\n" % str(self.client[0]).encode()
         self.deadline = self.listener.now + self.listener.service.settings["client_timeout"]
 
     def refuse(self) -> None:
@@ -151,18 +149,16 @@ class HttpFrontend(Frontend):
         self.deadline = self.listener.now + service.settings["server_timeout"]
         if self._tried:
             self._tried = []
+        rule = None
         if service.rules:
-            rule, match = service.route(head.target)
-            if rule is None:
-                self._candidates = ()
-                self._ctx = ScheduleContext(head, None, None, self.client, self._previous)
-                self._no_server()
-                return
-            self._candidates = rule.servers
+            rule = service.route(head.target)
+            self._candidates = () if rule is None else rule.servers
         else:
-            rule = match = None
             self._candidates = service.servers
-        self._ctx = ScheduleContext(head, rule, match, self.client, self._previous)
+        self._ctx.next_request(head, rule, self._previous)
+        if service.rules and rule is None:
+            self._no_server()
+            return
         if self._body_ready_to_dispatch():
             self._dispatch()
 
@@ -287,7 +283,10 @@ class HttpFrontend(Frontend):
             pending, self._buf = bytes(self._buf), bytearray()
             self.start_tunnel(self.backend, pending)  # type: ignore[arg-type]
             return
-        extra = self.listener.service.scheduler.response_headers(self._ctx, self._server)
+        scheduler = self.listener.service.scheduler
+        extra = (
+            scheduler.response_headers(self._ctx, self._server) if scheduler.adds_headers else b""
+        )
         if extra:
             buf = resp.raw[:-2] + extra + b"\r\n" + buf[resp.head_len :]
         if resp.body == BODY_LENGTH:

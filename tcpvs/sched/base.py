@@ -27,26 +27,45 @@ from typing import Any, ClassVar
 
 from tcpvs.model import RealServer, Rule
 
+_SEARCH: Any = object()  # ScheduleContext.match not computed yet
+
 
 class ScheduleContext:
     """What a scheduler may look at to choose a server for one connection or request."""
 
-    __slots__ = ("request", "rule", "match", "client", "previous", "session")
+    __slots__ = ("request", "rule", "_match", "client", "previous", "session")
 
     def __init__(
         self,
         request: Any = None,
         rule: Rule | None = None,
-        match: Any = None,
+        match: Any = _SEARCH,
         client: tuple | None = None,
         previous: RealServer | None = None,
     ) -> None:
         self.request = request  # tcpvs.http.RequestHead, or None for raw TCP
         self.rule = rule  # the rule that matched, None for raw TCP or a rule-less service
-        self.match = match  # the regex match object of that rule on the URI
+        self._match = match
         self.client = client  # the client's (host, port)
         self.previous = previous  # server of the previous request on this client connection
         self.session: Any = None  # scratch space a scheduler may use between select and response
+
+    def next_request(self, request: Any, rule: Rule | None, previous: RealServer | None) -> None:
+        """Reuse this context for the next request of the same client connection."""
+        self.request, self.rule, self._match = request, rule, _SEARCH
+        self.previous, self.session = previous, None
+
+    @property
+    def match(self) -> Any:
+        """The regex match object of `rule` on the URI (None without a rule). Computed on first
+        use: routing tests most rules as plain strings, and few schedulers look at groups."""
+        if self._match is _SEARCH:
+            rule, request = self.rule, self.request
+            found = None
+            if rule is not None and request is not None:
+                found = rule.compiled.search(request.target)
+            self._match = found
+        return self._match
 
 
 class Scheduler:
@@ -56,6 +75,13 @@ class Scheduler:
     # True: the service parses HTTP and routes every request even when it has no rules.
     # False: without rules the service relays raw TCP (any protocol), one choice per connection.
     http: ClassVar[bool] = False
+    # Set for each subclass: whether it overrides response_headers(), so that the engine calls
+    # it only for the schedulers that add headers (it runs for every response).
+    adds_headers: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.adds_headers = cls.response_headers is not Scheduler.response_headers
 
     def select(self, servers: Sequence[RealServer], ctx: ScheduleContext) -> RealServer | None:
         """Pick one of `servers` (all have weight > 0), or None when none will do."""
