@@ -1,0 +1,534 @@
+"""Memory of idle keep-alive client connections: tcpvsd's resident memory growth once N clients
+have each made one request and stay connected (issue target: 10,000 -> at most 40 MiB), and with
+--trace where that memory goes (tracemalloc in a Switch run in a child process).
+
+    .venv/bin/python -m bench.idle                  # nginx backend + tcpvsd, 10,000 connections
+    .venv/bin/python -m bench.idle --trace          # the tracemalloc breakdown per connection
+    .venv/bin/python -m bench.idle --pid PID --port PORT   # an already running tcpvsd
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import gc
+import json
+import os
+import re
+import resource
+import select
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.procs import Procs, free_port, process_tree, stop
+from bench.systems import (
+    REPO,
+    TCPVS_CONF,
+    Bench,
+    paths,
+    start_backend,
+    start_tcpvs,
+    tcpvs_commands,
+)
+
+COUNT = 10_000
+TARGET_MIB = 40.0  # the issue's target for COUNT connections
+PATHS = paths(13)  # the bench's two routes, small answers: the connection is what is measured
+WINDOW = 128  # connections connecting or waiting for an answer at once (listen backlog: 2048)
+SETTLE = 1.0  # seconds between the last answer and the second reading
+TIMEOUT = 60.0  # seconds to open all connections and get every answer
+# File descriptors needed besides the connections: backend pool (<= WINDOW), listeners, logs.
+FD_MARGIN = WINDOW + 256
+# maxclients must admit every connection (default 256); keepalive_timeout (default 30 s) must
+# not close the first connections while the last ones are still being opened and measured.
+IDLE_SETTINGS = {"maxclients": 65535, "keepalive_timeout": 600}
+
+
+def idle_config(port: int, b1: int, b2: int) -> str:
+    """The bench's tcpvs service (scheduler http, two rules, X-Forwarded-For on) plus
+    IDLE_SETTINGS: the production setup, admitting many idle connections."""
+    block = TCPVS_CONF.format(port=port, b1=b1, b2=b2).rstrip()
+    assert block.endswith("}"), block
+    settings = "".join(f"    {key} = {value}\n" for key, value in IDLE_SETTINGS.items())
+    return f"{block[:-1]}{settings}}}\n"
+
+
+# -- memory and limits ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Of a process and its descendants (tcpvsd --workers N forks its workers)."""
+
+    rss_kib: int  # VmRSS of /proc/PID/status
+    pss_kib: int  # Pss of /proc/PID/smaps_rollup: pages shared with others split between them
+
+
+def _proc_kib(path: str, key: str) -> int:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {key} in {path}")
+
+
+def memory(pid: int) -> Memory:
+    tree = process_tree(pid)
+    return Memory(
+        sum(_proc_kib(f"/proc/{p}/status", "VmRSS") for p in tree),
+        sum(_proc_kib(f"/proc/{p}/smaps_rollup", "Pss") for p in tree),
+    )
+
+
+def nofile_needed(count: int) -> int:
+    return count + FD_MARGIN
+
+
+def raise_nofile(need: int, pid: int = 0) -> None:
+    """Soft RLIMIT_NOFILE of pid (0: this process) up to its hard limit when below `need`, as
+    prlimit(1) does; RuntimeError when even the hard limit is too low."""
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return
+    if hard < need:  # RLIM_INFINITY (-1) never applies: the kernel caps NOFILE (fs.nr_open)
+        who = f"PID {pid}" if pid else "this process"
+        raise RuntimeError(
+            f"{who} may open at most {hard} files (hard RLIMIT_NOFILE) but needs {need}: "
+            "raise it (ulimit -Hn, LimitNOFILE=, /etc/security/limits.conf)"
+        )
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# -- the clients ---------------------------------------------------------------------------------
+
+
+def response_end(buf: bytes | bytearray) -> int | None:
+    """Length of the Content-Length framed response at the start of buf; None if incomplete."""
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = bytes(buf[:head_end])
+    found = re.search(rb"\r\ncontent-length:[ \t]*(\d+)", head, re.IGNORECASE)
+    if found is None:
+        raise RuntimeError(f"answer without Content-Length: {head!r}")
+    end = head_end + 4 + int(found.group(1))
+    return end if len(buf) >= end else None
+
+
+class IdleClients:
+    """Client connections to 127.0.0.1:port that stay open after their requests: non-blocking
+    sockets on one selector, so that 10,000 take seconds. close() (or `with`) ends them."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", paths: Sequence[str] = PATHS) -> None:
+        self.address = (host, port)
+        # Connection i always asks for paths[i % len(paths)]: both routes, same server each time.
+        self.requests = [b"GET %s HTTP/1.1\r\nHost: idle\r\n\r\n" % p.encode() for p in paths]
+        self.socks: list[socket.socket] = []
+
+    def __enter__(self) -> IdleClients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close()
+        self.socks = []
+
+    def open(self, n: int, *, window: int = WINDOW, timeout: float = TIMEOUT) -> None:
+        """n new connections, one keep-alive GET each with its answer read: then idle."""
+        raise_nofile(nofile_needed(len(self.socks) + n))
+        first = len(self.socks)
+        for _ in range(n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            self.socks.append(sock)
+        self._exchange(range(first, len(self.socks)), window, timeout, connect=True)
+
+    def request(
+        self, indices: Iterable[int], *, window: int = WINDOW, timeout: float = TIMEOUT
+    ) -> None:
+        """One more GET on each of these open connections."""
+        self._exchange(indices, window, timeout, connect=False)
+
+    def still_open(self) -> int:
+        """Connections with nothing to read: neither closed by the server nor sent anything."""
+        with selectors.DefaultSelector() as sel:
+            for sock in self.socks:
+                sel.register(sock, selectors.EVENT_READ)
+            return len(self.socks) - len(sel.select(timeout=0))
+
+    def _exchange(self, indices: Iterable[int], window: int, timeout: float, connect: bool) -> None:
+        """Connect (if `connect`), send one request and read its whole answer on each of these
+        connections, `window` at a time. RuntimeError on anything but a complete 200 that
+        keeps the connection open, or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        todo = iter(indices)
+        with selectors.DefaultSelector() as sel:
+
+            def send(sock: socket.socket, i: int) -> None:
+                request = self.requests[i % len(self.requests)]
+                if sock.send(request) != len(request):  # an idle socket's buffer takes it all
+                    raise RuntimeError(f"connection {i}: short send")
+
+            def begin() -> None:
+                i = next(todo, None)
+                if i is None:
+                    return
+                sock = self.socks[i]
+                if connect:
+                    if (err := sock.connect_ex(self.address)) not in (0, errno.EINPROGRESS):
+                        raise RuntimeError(f"connection {i}: connect: {errno.errorcode[err]}")
+                    sel.register(sock, selectors.EVENT_WRITE, (i, bytearray()))
+                else:
+                    sel.register(sock, selectors.EVENT_READ, (i, bytearray()))
+                    send(sock, i)
+
+            for _ in range(window):
+                begin()
+            while sel.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"{len(sel.get_map())} connections unanswered in {timeout}s")
+                for key, events in sel.select(left):
+                    sock, (i, buf) = key.fileobj, key.data
+                    assert isinstance(sock, socket.socket)
+                    if events & selectors.EVENT_WRITE:  # connected, or failed to
+                        if err := sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                            raise RuntimeError(f"connection {i}: connect: {errno.errorcode[err]}")
+                        sel.modify(sock, selectors.EVENT_READ, key.data)
+                        send(sock, i)
+                        continue
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise RuntimeError(f"connection {i}: closed by the server")
+                    buf += chunk
+                    if (end := response_end(buf)) is None:
+                        continue
+                    head = bytes(buf[: buf.find(b"\r\n\r\n")])
+                    if not head.startswith(b"HTTP/1.1 200 ") or end != len(buf):
+                        raise RuntimeError(f"connection {i}: {head!r}, {len(buf) - end} B extra")
+                    if re.search(rb"\r\nconnection:[ \t]*close", head, re.IGNORECASE):
+                        raise RuntimeError(f"connection {i}: not kept alive")
+                    sel.unregister(sock)
+                    begin()
+
+
+# -- the measurement -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdleResult:
+    count: int
+    before: Memory  # warmed daemon, no client connection
+    after: Memory  # with `count` idle keep-alive connections
+    seconds: float  # to open them and get every answer
+
+    @property
+    def rss_growth_mib(self) -> float:
+        return (self.after.rss_kib - self.before.rss_kib) / 1024
+
+    @property
+    def pss_growth_mib(self) -> float:
+        return (self.after.pss_kib - self.before.pss_kib) / 1024
+
+    def summary(self, target_mib: float = TARGET_MIB, target_count: int = COUNT) -> str:
+        target = target_mib * self.count / target_count
+        verdict = "met" if self.rss_growth_mib <= target else "MISSED"
+        lines = [
+            f"{self.count} idle keep-alive connections, one GET each, opened and answered "
+            f"in {self.seconds:.1f} s"
+        ]
+        for name, growth, before, after in (
+            ("RSS", self.rss_growth_mib, self.before.rss_kib, self.after.rss_kib),
+            ("Pss", self.pss_growth_mib, self.before.pss_kib, self.after.pss_kib),
+        ):
+            lines.append(
+                f"tcpvsd {name} {before / 1024:.1f} -> {after / 1024:.1f} MiB: "
+                f"+{growth:.1f} MiB, {growth * 1024 / self.count:.2f} KiB per connection"
+            )
+        lines.append(f"target: RSS growth <= {target:g} MiB: {verdict}")
+        return "\n".join(lines)
+
+
+def warm_up(port: int, window: int = WINDOW) -> None:
+    """`window` connections at once, one request each, then closed: the code paths and the pool
+    of server connections (as many as the measurement uses) exist before the baseline."""
+    with IdleClients(port) as clients:
+        clients.open(window, window=window)
+    time.sleep(SETTLE)  # let tcpvsd see the closes
+
+
+def measure_idle(pid: int, clients: IdleClients, count: int, *, window: int = WINDOW) -> IdleResult:
+    """tcpvsd's memory (pid: warmed, no client) before and after `clients` opens `count` idle
+    keep-alive connections; they stay open in `clients`."""
+    before = memory(pid)
+    start = time.monotonic()
+    clients.open(count, window=window)
+    seconds = time.monotonic() - start
+    time.sleep(SETTLE)  # listener ticks and anything deferred happen before the reading
+    return IdleResult(count, before, memory(pid), seconds)
+
+
+# -- the tracemalloc breakdown (a Switch in a child process) -------------------------------------
+
+
+def _owned(obj: Any, shared: set[int], seen: set[int]) -> int:
+    """Bytes of obj and what it alone references (not in `shared`), following plain data and
+    tcpvs objects; never modules, classes, functions or transports."""
+    if id(obj) in seen or id(obj) in shared or obj is None or isinstance(obj, bool):
+        return 0
+    if isinstance(obj, int) and -5 <= obj <= 256:  # cached small ints are shared
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if type(obj).__module__.startswith(("tcpvs", "builtins", "_regex", "regex")):
+        for ref in gc.get_referents(obj):
+            if not isinstance(ref, type) and not callable(ref):
+                size += _owned(ref, shared, seen)
+    return size
+
+
+def _fields(obj: Any) -> list[str]:
+    """Attribute names of obj: its __dict__, __slots__, or C fields of an extension type."""
+    names = list(getattr(obj, "__dict__", {}))
+    for cls in type(obj).__mro__:
+        for name, attr in vars(cls).items():
+            if type(attr).__name__ in ("member_descriptor", "getset_descriptor"):
+                if not name.startswith("__") and name not in names:
+                    names.append(name)
+    return names
+
+
+def anatomy(others: int = 8) -> list[tuple[str, int]]:
+    """Bytes one idle client connection holds, field by field. What it shares with `others`
+    other connections (listener, servers, rules, singletons) is not counted."""
+    frontends = [o for o in gc.get_objects() if type(o).__name__ == "HttpFrontend"]
+    if len(frontends) <= others:
+        return []
+    one, *rest = frontends[len(frontends) // 2 :][: others + 1]
+    names = [n for n in _fields(one) if all(getattr(one, n) is not getattr(o, n) for o in rest)]
+    shared: set[int] = set()
+    for other in rest:
+        for name in names:
+            if name != "transport":
+                _owned(getattr(other, name), set(), shared)
+    rows = [(f"{type(one).__name__} object", sys.getsizeof(one))]
+    if hasattr(one, "__dict__"):
+        rows.append(("its __dict__ (once materialized)", sys.getsizeof(vars(one))))
+    for name in names:
+        value = getattr(one, name)
+        if name == "transport":
+            rows.append(
+                (f".transport ({type(value).__name__}, Python object)", sys.getsizeof(value))
+            )
+        elif size := _owned(value, shared, set()):
+            rows.append((f".{name} ({type(value).__name__})", size))
+    return rows
+
+
+def _where(frames: Sequence[tracemalloc.Frame]) -> str:
+    """The allocating line, and the innermost tcpvs line that led to it (if another one)."""
+
+    def short(frame: tracemalloc.Frame) -> str:
+        name = re.sub(r".*/(site-packages|lib/python3\.\d+)/", "", frame.filename)
+        return f"{name.removeprefix(str(REPO) + '/')}:{frame.lineno}"
+
+    inner = frames[-1]  # tracemalloc orders frames oldest first
+    via = next((f for f in reversed(frames) if "/tcpvs/" in f.filename), None)
+    if via is None:  # e.g. uvloop's C code, seen at the line that runs the loop
+        return f"{short(inner)} (no tcpvs frame)"
+    return short(inner) + (f" (via {short(via)})" if via != inner else "")
+
+
+async def _serve_traced(config: str, frames: int) -> None:
+    """The traced child: a Switch running `config`; commands on stdin, one JSON line each on
+    stdout: `mark` takes the baseline snapshot, `report` compares with it; EOF ends it."""
+    import tcpvs.http  # here (the parent needs neither tcpvs nor uvloop); as in production
+
+    # Compiled engine code has no Python frames for tracemalloc to name: trace the engine's
+    # Python source (same fields, in a __dict__ instead of C fields) unless
+    # TCPVS_PURE_PYTHON=0 asks for the compiled one. The head parser is already chosen.
+    os.environ.setdefault("TCPVS_PURE_PYTHON", "1")
+
+    tracemalloc.start(frames)
+    switch = tcpvs.Switch()
+    await switch.load_config(config, "idle.conf")
+    await switch.start()
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    baseline = None
+    print("ready", flush=True)
+    while command := (await stdin.readline()).strip():
+        gc.collect()
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        if command == b"mark" or baseline is None:
+            baseline = snapshot
+            print("{}", flush=True)
+            continue
+        sites: dict[str, list[int]] = {}  # where -> [bytes, blocks]: tracebacks merged by line
+        for diff in snapshot.compare_to(baseline, "traceback"):
+            site = sites.setdefault(_where(diff.traceback), [0, 0])
+            site[0] += diff.size_diff
+            site[1] += diff.count_diff
+        top = sorted(sites.items(), key=lambda item: -item[1][0])
+        engine = getattr(sys.modules["tcpvs.engine"], "IMPLEMENTATION", "python")
+        print(json.dumps({"engine": engine, "top": top, "anatomy": anatomy()}), flush=True)
+    await switch.close()
+
+
+def serve_traced(config: str, frames: int) -> None:
+    import uvloop
+
+    uvloop.run(_serve_traced(config, frames))
+
+
+def breakdown(bench: Bench, count: int, frames: int, window: int) -> dict[str, Any]:
+    """tracemalloc's comparison before/after `count` idle connections to a traced Switch."""
+    start_backend(bench, cpu=None)
+    port = free_port()
+    code = "import sys, bench.idle as m; m.serve_traced(sys.argv[1], int(sys.argv[2]))"
+    argv = [sys.executable, "-c", code, idle_config(port, bench.b1, bench.b2), str(frames)]
+    raise_nofile(nofile_needed(count))  # before the child starts: it inherits the limit
+    child = subprocess.Popen(
+        argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+    stdin, stdout = child.stdin, child.stdout
+
+    def answer() -> str:
+        # Snapshots of 10,000 traced connections take seconds, not this long.
+        if not select.select([stdout], [], [], TIMEOUT * 5)[0]:
+            raise RuntimeError("the traced switch did not answer in time")
+        return stdout.readline().strip()
+
+    def ask(command: str) -> dict[str, Any]:
+        stdin.write(command + "\n")
+        stdin.flush()
+        return json.loads(answer() or "null")
+
+    try:
+        if answer() != "ready":
+            raise RuntimeError(f"the traced switch did not start (exit {child.poll()})")
+        warm_up(port, window)
+        ask("mark")
+        with IdleClients(port) as clients:
+            clients.open(count, window=window, timeout=TIMEOUT * 10)  # tracing is slow
+            time.sleep(SETTLE)
+            return ask("report")
+    finally:
+        stop(child)  # type: ignore[arg-type]
+
+
+def print_breakdown(report: dict[str, Any], count: int, top: int) -> None:
+    traced = sum(size for _, (size, _) in report["top"])
+    print(
+        f"tracemalloc, {report['engine']} engine: {traced / count:.0f} B per idle connection "
+        f"({traced / 2**20:.1f} MiB)"
+    )
+    print(f"\n{'B/conn':>7} {'blocks/conn':>11}  allocated at (via the tcpvs line)")
+    for where, (size, blocks) in report["top"][:top]:
+        if size >= count:  # at least 1 B per connection
+            print(f"{size / count:7.0f} {blocks / count:11.2f}  {where}")
+    print(
+        "(at the line that runs the loop, asyncio/runners.py: uvloop's C code, i.e. the "
+        "TCPTransport, its libuv handle, its context, the bytes read)"
+    )
+    print("\nOne idle HttpFrontend, bytes it alone holds (Python objects only):")
+    for what, size in report["anatomy"]:
+        print(f"{size:7d}  {what}")
+    print(f"{sum(size for _, size in report['anatomy']):7d}  total")
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def start_idle_tcpvs(bench: Bench, count: int) -> tuple[int, int]:
+    """(tcpvsd PID, port): started and configured as the bench does (start_tcpvs), then
+    reloaded with `tcpvsadm -f` to admit `count` idle connections."""
+    start_backend(bench, cpu=None)
+    running = start_tcpvs(bench)
+    assert running.proc is not None
+    conf = bench.work / "idle.conf"
+    conf.write_text(idle_config(running.port, bench.b1, bench.b2))
+    _, tcpvsadm, env = tcpvs_commands()
+    argv = [*tcpvsadm, "--socket", str(bench.work / "tcpvsd.sock"), "-f", str(conf)]
+    done = subprocess.run(argv, capture_output=True, env=env, timeout=30)
+    if done.returncode != 0:
+        raise RuntimeError(f"tcpvsadm -f: {(done.stdout + done.stderr).decode().strip()}")
+    return running.proc.pid, running.port
+
+
+def engine() -> str:
+    """Which engine tcpvsd runs: "cython" (compiled) or "python"."""
+    tcpvsd, _, env = tcpvs_commands()
+    python = tcpvsd[0] if len(tcpvsd) > 1 else sys.executable
+    code = "import tcpvs.engine as e; print(getattr(e, 'IMPLEMENTATION', 'python'))"
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, timeout=30)
+    return done.stdout.strip() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.idle", description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--count", type=int, default=COUNT, help=f"connections ({COUNT})")
+    ap.add_argument("--window", type=int, default=WINDOW, help=f"opened at once ({WINDOW})")
+    ap.add_argument("--pid", type=int, help="measure this running tcpvsd (with --port)")
+    ap.add_argument("--port", type=int, help="its HTTP service's port (maxclients >= count)")
+    ap.add_argument("--trace", action="store_true", help="the tracemalloc breakdown instead")
+    ap.add_argument("--frames", type=int, default=8, help="--trace: frames per trace (8)")
+    ap.add_argument("--top", type=int, default=15, help="--trace: allocation sites shown (15)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
+    args = ap.parse_args(argv)
+    if (args.pid is None) != (args.port is None):
+        ap.error("--pid and --port go together")
+    work = Path(tempfile.mkdtemp(prefix="tcpvs-idle-"))
+    work.chmod(0o755)  # nginx workers may run as another user and read www/ below
+    bench = Bench(Procs(), work, proxy_cpu=None)
+    try:
+        if args.trace:
+            print_breakdown(
+                breakdown(bench, args.count, args.frames, args.window), args.count, args.top
+            )
+            return 0
+        if args.pid is not None:
+            pid, port = args.pid, args.port
+        else:
+            pid, port = start_idle_tcpvs(bench, args.count)
+        for p in process_tree(pid):  # in case tcpvsd keeps a low soft limit: as prlimit(1) would
+            raise_nofile(nofile_needed(args.count), p)
+        print(f"tcpvsd PID {pid}, engine {engine()}, {len(process_tree(pid))} process(es)")
+        warm_up(port, args.window)
+        with IdleClients(port) as clients:
+            result = measure_idle(pid, clients, args.count, window=args.window)
+            print(result.summary())
+            open_now = clients.still_open()
+        print(f"still open at the end: {open_now}/{args.count}")
+        time.sleep(SETTLE)
+        print(f"tcpvsd RSS once they closed: {memory(pid).rss_kib / 1024:.1f} MiB")
+        return 0 if open_now == args.count else 1
+    except RuntimeError as exc:
+        print(f"bench.idle: {exc}\nconfigs and logs kept in {work}", file=sys.stderr)
+        args.keep = True
+        return 1
+    finally:
+        bench.procs.stop_all()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
