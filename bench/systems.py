@@ -1,5 +1,6 @@
 """What is measured: the loopback backend (one nginx, two ports) and each system under test
-(direct, HAProxy, HAProxy with forced splice, nginx, tcpvs): data plus one start function per kind.
+(direct, HAProxy, HAProxy with forced splice, nginx, tcpvs with 1 and 2 workers): data plus one
+start function per kind.
 Every proxy routes the same way: URIs starting with /a/ go to backend 1, all others to backend 2."""
 
 from __future__ import annotations
@@ -199,15 +200,19 @@ Virtual bench {{
 """
 
 
-def start_tcpvs(bench: Bench) -> Running:
-    """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start."""
+def start_tcpvs(bench: Bench, name: str = "tcpvs", workers: int = 1) -> Running:
+    """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start.
+
+    With workers > 1 it is not pinned: its workers may use every CPU, wrk's and the
+    backend's included (that sharing is what such a run shows on a small machine)."""
     tcpvsd, tcpvsadm, env = tcpvs_commands()
-    port, sock, conf = free_port(), bench.work / "tcpvsd.sock", bench.work / "tcpvs.conf"
+    # tcpvsd.sock, tcpvs.conf, tcpvs.log for the `tcpvs` system (bench/idle.py uses them)
+    port, sock, conf = free_port(), bench.work / f"{name}d.sock", bench.work / f"{name}.conf"
     conf.write_text(TCPVS_CONF.format(port=port, b1=bench.b1, b2=bench.b2))
-    log = bench.work / "tcpvs.log"
-    proc = bench.procs.spawn(
-        [*tcpvsd, "--socket", str(sock)], cpu=bench.proxy_cpu, log=log, env=env
-    )
+    log = bench.work / f"{name}.log"
+    argv = [*tcpvsd, "--socket", str(sock)] + (["--workers", str(workers)] if workers > 1 else [])
+    cpu = bench.proxy_cpu if workers == 1 else None
+    proc = bench.procs.spawn(argv, cpu=cpu, log=log, env=env)
     wait_until(sock.exists, proc, log)
     for args in (["-f", str(conf)], ["--start"]):
         done = subprocess.run(
@@ -245,6 +250,12 @@ SYSTEMS: list[System] = [
         "tcpvs",
         "tcpvsd configured by tcpvsadm -f: scheduler http, two rules, XFF on, stats on",
         start_tcpvs,
+        tcpvs_unavailable,
+    ),
+    System(
+        "tcpvs-2w",
+        "the same with `tcpvsd --workers 2` (SO_REUSEPORT), not pinned: both CPUs",
+        partial(start_tcpvs, name="tcpvs-2w", workers=2),
         tcpvs_unavailable,
     ),
 ]

@@ -2,13 +2,16 @@
 
 It serves the control socket tcpvsadm talks to; `-f FILE` loads a config at start and starts
 its services; SIGHUP reloads that file without dropping connections; SIGTERM/SIGINT stop
-accepting, let in-flight requests finish (bounded by --drain-seconds) and exit 0.
+accepting, let in-flight requests finish (bounded by --drain-seconds) and exit 0. With
+`--workers N` (N > 1) it is the master of N worker processes sharing the listening addresses
+(tcpvs/master.py); the control socket, `-f`, SIGHUP and SIGTERM behave the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import sys
 
@@ -16,8 +19,16 @@ import click
 import uvloop
 
 from tcpvs._version import __version__
-from tcpvs.control.server import default_socket_path, start_control_server
+from tcpvs.control.server import (
+    Dispatcher,
+    Handler,
+    claim_control_path,
+    default_socket_path,
+    listen_control,
+    switch_handler,
+)
 from tcpvs.errors import ConfigError, ControlError, TableError
+from tcpvs.master import Master
 from tcpvs.switch import DEFAULT_DRAIN_SECONDS, Switch
 
 log = logging.getLogger("tcpvsd")
@@ -28,41 +39,89 @@ def _read(path: str) -> str:
         return handle.read()
 
 
-async def _load(switch: Switch, path: str) -> None:
-    await switch.load_config(_read(path), path)
-    await switch.start()
+async def _load(engine: Switch | Master, path: str) -> None:
+    await engine.load_config(_read(path), path)
+    await engine.start()
 
 
-async def serve(config: str | None, socket_path: str, drain_seconds: float) -> int:
-    switch = Switch(drain_seconds=drain_seconds)
+async def _engine(
+    workers: int, drain_seconds: float, log_level: int
+) -> tuple[Switch | Master, Handler]:
+    """What serves the table: a Switch in this process, or the master of `workers` workers."""
+    if workers == 1:
+        switch = Switch(drain_seconds=drain_seconds)
+        return switch, switch_handler(switch)
+    master = Master(workers, drain_seconds, log_level)
+    await master.open()
+    return master, master.handle
+
+
+async def serve(
+    config: str | None,
+    socket_path: str,
+    drain_seconds: float,
+    workers: int = 1,
+    log_level: int = logging.WARNING,
+) -> int:
+    engine: Switch | Master | None = None
     try:
+        # First: a second tcpvsd must not start workers that share the first one's ports.
+        await claim_control_path(socket_path)
+        engine, handler = await _engine(workers, drain_seconds, log_level)
         if config is not None:
-            await _load(switch, config)
-        control = await start_control_server(switch, socket_path)
+            await _load(engine, config)
+        control = await listen_control(Dispatcher(handler), socket_path)
     except (OSError, ConfigError, TableError, ControlError) as exc:
         log.error("%s", exc)
-        await switch.close()
+        if engine is not None:
+            await engine.close()
         return 1
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     if config is not None:
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(switch, config)))
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(engine, config)))
     log.info("tcpvsd %s ready, control socket %s", __version__, socket_path)
     await stop.wait()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Already stopping: a repeated signal (a service manager's, a second Ctrl-C) must not
+        # kill us with the default action once the loop is closed: exit status 0 stands.
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
     log.info("stopping: finishing open requests (at most %gs)", drain_seconds)
     control.close()
-    await switch.close()
+    await engine.close()
     return 0
 
 
-async def _reload(switch: Switch, path: str) -> None:
+async def _reload(engine: Switch | Master, path: str) -> None:
     try:
-        await _load(switch, path)
+        await _load(engine, path)
         log.info("reloaded %s", path)
-    except (OSError, ConfigError, TableError) as exc:
+    except (OSError, ConfigError, TableError, ControlError) as exc:
         log.error("reload refused, table unchanged: %s", exc)
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (as nginx's worker_rlimit_nofile): each
+    client connection holds two descriptors, and the usual soft 1024 allows ~500 clients.
+    Returns the soft limit now in force (workers inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:  # NOFILE cannot be unlimited: fs.nr_open is the ceiling
+        try:
+            with open("/proc/sys/fs/nr_open", encoding="ascii") as handle:
+                target = int(handle.read())
+        except (OSError, ValueError):
+            target = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (OSError, ValueError) as exc:
+            log.warning("cannot raise the open files limit from %d to %d: %s", soft, target, exc)
+    return soft
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,14 +142,29 @@ async def _reload(switch: Switch, path: str) -> None:
     show_default=True,
     help="How long open connections may finish on stop.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the listening addresses (SO_REUSEPORT); "
+    "1: no extra process, this one serves.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.version_option(__version__, "-V", "--version", prog_name="tcpvsd")
-def main(config: str | None, socket_path: str | None, drain_seconds: float, verbose: int) -> None:
+def main(
+    config: str | None,
+    socket_path: str | None,
+    drain_seconds: float,
+    workers: int,
+    verbose: int,
+) -> None:
     """The tcpvs layer-7 switch daemon (stays in the foreground)."""
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="tcpvsd: %(message)s", stream=sys.stderr)
+    log.info("open files limit: %d", raise_nofile_limit())
     path = socket_path or default_socket_path()
-    sys.exit(uvloop.run(serve(config, path, drain_seconds)))
+    sys.exit(uvloop.run(serve(config, path, drain_seconds, workers, level)))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ No I/O except name lookups for non-numeric listings (through tcpvs.addr).
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -64,6 +65,33 @@ def snapshot(table: Table, ident: str | None = None) -> dict[str, Any]:
     """The whole table (or one service, TableError if unknown) as JSON-ready data."""
     services = [table.service(ident)] if ident is not None else list(table.services.values())
     return {"version": __version__, "services": [service_snapshot(s) for s in services]}
+
+
+def _add_stats(into: dict[str, Any], stats: dict[str, int]) -> None:
+    for name, value in stats.items():
+        into[name] = into.get(name, 0) + value
+
+
+def merge_snapshots(snaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One snapshot of the table that several workers serve: the first one's table with every
+    counter (a service's and each server's) summed over all of them.
+
+    Services are matched by ident and servers by address, so a worker whose table differs
+    adds only what the first one also has.
+    """
+    merged = copy.deepcopy(snaps[0])
+    services = {svc["ident"]: svc for svc in merged["services"]}
+    for snap in snaps[1:]:
+        for svc in snap["services"]:
+            into = services.get(svc["ident"])
+            if into is None:
+                continue
+            _add_stats(into["stats"], svc["stats"])
+            servers = {(s["host"], s["port"]): s for s in into["servers"]}
+            for server in svc["servers"]:
+                if (match := servers.get((server["host"], server["port"]))) is not None:
+                    _add_stats(match["stats"], server["stats"])
+    return merged
 
 
 # -- text layouts ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tcpvs.addr import Address
+from tcpvs.addr import Address, format_address
 from tcpvs.engine.listener import ServiceListener
 from tcpvs.errors import TableError
 from tcpvs.listing import snapshot
@@ -32,9 +32,16 @@ class Switch:
         await switch.start("web")
     """
 
-    def __init__(self, table: Table | None = None, drain_seconds: float = DEFAULT_DRAIN_SECONDS):
+    def __init__(
+        self,
+        table: Table | None = None,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        reuse_port: bool = False,
+    ):
         self.table = table if table is not None else Table()
         self.drain_seconds = drain_seconds
+        # Listen with SO_REUSEPORT (tcpvsd workers share their listening addresses).
+        self.reuse_port = reuse_port
         self._listeners: dict[str, ServiceListener] = {}
         self._draining: set[asyncio.Task] = set()
 
@@ -59,9 +66,8 @@ class Switch:
         )
         self.table.edit_service(ident, **options)
         if service.listen != before[0]:
-            replacement = ServiceListener(service)
             try:
-                await replacement.open()
+                replacement = await self._open(service)
             except TableError:
                 (
                     service.listen,
@@ -73,6 +79,7 @@ class Switch:
                 raise
             self._listeners[ident] = replacement
             self._drain(listener)
+            service.running = True  # closing the old listener marked the (same) service stopped
         return service
 
     async def delete_service(self, ident: str) -> Service:
@@ -115,9 +122,19 @@ class Switch:
         for service in self._selected(ident):
             if service.ident in self._listeners:
                 continue
-            listener = ServiceListener(service)
-            await listener.open()
-            self._listeners[service.ident] = listener
+            self._listeners[service.ident] = await self._open(service)
+
+    async def _open(self, service: Service) -> ServiceListener:
+        if self.reuse_port:
+            # The kernel would let two of our services share an address and split its
+            # connections between them; refuse as a plain bind would.
+            for ident, other in self._listeners.items():
+                if ident != service.ident and _overlap(other.service.listen, service.listen):
+                    where = format_address(service.listen)
+                    raise TableError(f"cannot listen on {where}: Address already in use")
+        listener = ServiceListener(service, self.reuse_port)
+        await listener.open()
+        return listener
 
     async def stop(self, ident: str | None = None) -> None:
         """Stop accepting; open connections finish within `drain_seconds`, then are cut."""
@@ -164,6 +181,20 @@ class Switch:
         await self.stop()
         if self._draining:
             await asyncio.gather(*self._draining, return_exceptions=True)
+
+
+_WILDCARDS = frozenset({"0.0.0.0", "::"})
+
+
+def _overlap(a: Address, b: Address) -> bool:
+    """Would listening on both addresses conflict (same port; same host or a wildcard of the
+    same family)?"""
+    if a.port != b.port:
+        return False
+    if a.host == b.host:
+        return True
+    same_family = (":" in a.host) == (":" in b.host)
+    return same_family and (a.host in _WILDCARDS or b.host in _WILDCARDS)
 
 
 def _carry_counters(old: Service, new: Service) -> None:

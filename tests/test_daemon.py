@@ -80,3 +80,15 @@ def test_control_socket_is_owner_only(daemon):
     # Refusing another user's credentials is proven in test_control_server.py.
     d = daemon()
     assert stat.S_IMODE(d.socket.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_repeated_sigterm_still_exits_0(daemon, workers):
+    # A service manager (or the test fixture) may signal again while tcpvsd is stopping.
+    d = daemon("--workers", workers)
+    deadline = time.monotonic() + 15
+    while d.proc.poll() is None:
+        assert time.monotonic() < deadline, "tcpvsd did not stop"
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.002)
+    assert d.proc.returncode == 0

@@ -66,6 +66,7 @@ async def test_editing_a_running_service_rebinds_or_changes_nothing(backends):
         service = switch.snapshot("web")["services"][0]
         assert service["listen"]["port"] == new_port and service["scheduler"] == "http"
         assert service["settings"]["server_timeout"] == 60.0
+        assert service["running"]  # moved, not stopped (a restarted worker replays this)
         assert b"X-Backend: r1" in await fetch(new_port, "/still")
     finally:
         await switch.close()

@@ -6,7 +6,7 @@ import json
 
 from tcpvs import __version__
 from tcpvs.config import parse_config
-from tcpvs.listing import render_config, render_json, snapshot
+from tcpvs.listing import merge_snapshots, render_config, render_json, snapshot
 from tcpvs.table import Table
 
 
@@ -156,3 +156,55 @@ def test_json_is_the_whole_snapshot():
         "match": 0,
         "servers": [{"host": "192.168.10.3", "port": 80}],
     }
+
+
+def _counted(requests: int, failures: int) -> dict:
+    """The man page's table with every counter of the service and its servers set."""
+    table = man_page_table()
+    service = table.services["web"]
+    service.stats.conns, service.stats.total_conns, service.stats.requests = 1, 2, requests
+    service.stats.bytes_in, service.stats.bytes_out, service.stats.errors = 10, 20, 3
+    for i, server in enumerate(service.servers):
+        server.conns, server.total_conns, server.requests = i, i + 1, requests + i
+        server.bytes_in, server.bytes_out, server.failures = 100 * i, 200 * i, failures
+    return snapshot(table)
+
+
+def test_merge_snapshots_sums_every_counter_and_keeps_the_table():
+    a, b = _counted(40, 1), _counted(2, 5)
+    merged = merge_snapshots([a, b])
+    svc = merged["services"][0]
+    assert svc["stats"] == {
+        "conns": 2,
+        "total_conns": 4,
+        "requests": 42,
+        "bytes_in": 20,
+        "bytes_out": 40,
+        "errors": 6,
+    }
+    assert [s["stats"] for s in svc["servers"]] == [
+        {
+            "conns": 2 * i,
+            "total_conns": 2 * (i + 1),
+            "requests": 42 + 2 * i,
+            "bytes_in": 200 * i,
+            "bytes_out": 400 * i,
+            "failures": 6,
+        }
+        for i in range(3)
+    ]
+    assert render_config(merged) == MAN_PAGE_LISTING  # the table itself is the first's
+    assert a == _counted(40, 1) and b == _counted(2, 5)  # the inputs are not modified
+
+
+def test_merge_snapshots_of_one_is_that_snapshot_and_unmatched_entries_are_ignored():
+    a = _counted(7, 0)
+    assert merge_snapshots([a]) == a
+    other = _counted(5, 0)
+    other["services"][0]["servers"][0]["port"] = 81  # a server the first worker lacks
+    other["services"].append({**other["services"][0], "ident": "extra"})
+    merged = merge_snapshots([a, other])
+    assert [s["ident"] for s in merged["services"]] == ["web"]
+    servers = merged["services"][0]["servers"]
+    assert servers[0]["stats"]["requests"] == 7  # not matched: only the first's count
+    assert servers[1]["stats"]["requests"] == 8 + 6

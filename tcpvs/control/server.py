@@ -12,6 +12,7 @@ import os
 import socket
 import stat
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tcpvs._version import __version__
@@ -25,7 +26,16 @@ from tcpvs.control.protocol import (
 )
 from tcpvs.errors import ConfigError, ControlError, TableError
 
-__all__ = ["close_control_server", "default_socket_path", "start_control_server"]
+__all__ = [
+    "Dispatcher",
+    "Handler",
+    "claim_control_path",
+    "close_control_server",
+    "default_socket_path",
+    "listen_control",
+    "start_control_server",
+    "switch_handler",
+]
 
 log = logging.getLogger("tcpvs.control")
 # How long to wait for a daemon that may still answer on an existing socket file.
@@ -74,26 +84,63 @@ def _bind(path: str) -> socket.socket:
     return sock
 
 
-class _Dispatcher:
-    """Serves the connections of one control socket, one request at a time per connection.
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+# What a dispatcher runs for each request: (op, checked args) -> a JSON-ready result, or
+# raises TableError / ConfigError / ControlError with the message the client gets.
+Handler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+def switch_handler(switch: Any) -> Handler:
+    """Run each request as the Switch method of the same name (`version` answers itself)."""
+
+    async def call(op: str, args: dict[str, Any]) -> Any:
+        if op == "version":
+            return __version__
+        result = getattr(switch, op)(**args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return call
+
+
+class Dispatcher:
+    """Serves control connections, one request at a time per connection, through `handler`.
 
     Requests of all connections run one after the other, so an operation that awaits (a
     listener being opened) never interleaves with another change to the table.
     """
 
-    def __init__(self, switch: Any) -> None:
-        self.switch = switch
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
         self.lock = asyncio.Lock()
         self.uid = os.geteuid()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A client of the control socket: only root and our own user are served."""
+        uid = peer_uid(writer.get_extra_info("socket"))
+        if uid in (0, self.uid):
+            await self.serve_stream(reader, writer)
+            return
+        log.warning("control socket: refused a request from uid %d", uid)
         try:
-            uid = peer_uid(writer.get_extra_info("socket"))
-            if uid not in (0, self.uid):
-                log.warning("control socket: refused a request from uid %d", uid)
-                writer.write(encode_error(PERMISSION_DENIED))
-                await writer.drain()
-                return
+            writer.write(encode_error(PERMISSION_DENIED))
+            await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            await _close(writer)
+
+    async def serve_stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Answer request lines on an already trusted stream until it ends, then close it."""
+        try:
             while True:
                 try:
                     line = await reader.readline()
@@ -108,28 +155,36 @@ class _Dispatcher:
         except ConnectionError:
             pass
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            await _close(writer)
 
     async def reply(self, line: bytes) -> bytes:
         try:
             op, args = decode_request(line)
             async with self.lock:
-                return encode_result(await self.call(op, args))
+                return encode_result(await self.handler(op, args))
         except (TableError, ConfigError, ControlError, ValueError) as exc:
             return encode_error(str(exc))
         except Exception:  # the daemon keeps serving; the client never sees a traceback
             log.exception("control socket: request failed: %r", line[:200])
             return encode_error("internal error in tcpvsd (see its log)")
 
-    async def call(self, op: str, args: dict[str, Any]) -> Any:
-        if op == "version":
-            return __version__
-        result = getattr(self.switch, op)(**args)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+
+async def claim_control_path(path: str) -> None:
+    """Make the socket's directory (0755) and remove a stale socket file; ControlError if
+    another daemon answers on `path` or the directory cannot be made."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise ControlError(f"cannot create {parent}: {exc.strerror}") from None
+    await _clear_stale_socket(path)
+
+
+async def listen_control(dispatcher: Dispatcher, path: str) -> asyncio.AbstractServer:
+    """Serve `dispatcher` on the Unix socket `path` (see claim_control_path)."""
+    path = os.fspath(path)
+    await claim_control_path(path)
+    return await asyncio.start_unix_server(dispatcher.serve, sock=_bind(path), limit=MAX_LINE)
 
 
 async def start_control_server(switch: Any, path: str | None = None) -> asyncio.AbstractServer:
@@ -138,15 +193,8 @@ async def start_control_server(switch: Any, path: str | None = None) -> asyncio.
     Creates the parent directory (0755) if missing and replaces a stale socket file, but raises
     ControlError if another daemon answers on it or the socket cannot be created.
     """
-    path = os.fspath(path or default_socket_path())
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(parent, mode=0o755, exist_ok=True)
-    except OSError as exc:
-        raise ControlError(f"cannot create {parent}: {exc.strerror}") from None
-    await _clear_stale_socket(path)
-    dispatcher = _Dispatcher(switch)
-    return await asyncio.start_unix_server(dispatcher.serve, sock=_bind(path), limit=MAX_LINE)
+    dispatcher = Dispatcher(switch_handler(switch))
+    return await listen_control(dispatcher, path or default_socket_path())
 
 
 async def close_control_server(server: asyncio.AbstractServer, path: str) -> None:

@@ -22,8 +22,11 @@ LISTEN_BACKLOG = 2048  # KTCPVS max_backlog
 
 
 class ServiceListener:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, reuse_port: bool = False) -> None:
         self.service = service
+        # SO_REUSEPORT: tcpvsd's worker processes each listen on the same address and the
+        # kernel spreads new connections over them.
+        self.reuse_port = reuse_port
         self.pool = ServerPool()
         self.connections: set[Frontend] = set()
         self.now = 0.0  # loop time at the last tick: deadlines are coarse on purpose
@@ -43,6 +46,7 @@ class ServiceListener:
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,
                 backlog=LISTEN_BACKLOG,
                 reuse_address=True,
+                reuse_port=self.reuse_port,
             )
         except OSError as exc:
             where = format_address(self.service.listen)

@@ -1,0 +1,64 @@
+"""A tcpvsd worker process (`tcpvsd --workers N` starts N of them; not run by hand).
+
+It runs an ordinary Switch whose listeners use SO_REUSEPORT, so every worker accepts on the
+same addresses and the kernel spreads new connections over them. Its table is administered
+by the master only, over the socketpair end it inherits (`--control-fd`), with the control
+socket's own JSON-lines dispatcher. It stops (finishing open requests, like tcpvsd) on
+SIGTERM/SIGINT, and when that stream ends: a master that died leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+
+import uvloop
+
+from tcpvs.control.protocol import MAX_LINE
+from tcpvs.control.server import Dispatcher, switch_handler
+from tcpvs.switch import Switch
+
+log = logging.getLogger("tcpvsd")
+
+
+async def serve(control_fd: int, drain_seconds: float) -> int:
+    switch = Switch(drain_seconds=drain_seconds, reuse_port=True)
+    control = socket.socket(fileno=control_fd)
+    reader, writer = await asyncio.open_unix_connection(sock=control, limit=MAX_LINE)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the master reloads, not us
+    commands = loop.create_task(Dispatcher(switch_handler(switch)).serve_stream(reader, writer))
+    signalled = loop.create_task(stop.wait())
+    await asyncio.wait((commands, signalled), return_when=asyncio.FIRST_COMPLETED)
+    if not stop.is_set():
+        log.warning("the master is gone: stopping")
+    signalled.cancel()
+    commands.cancel()  # also closes the control stream: the master sees this worker go
+    await switch.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tcpvs.worker", description=__doc__)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--drain-seconds", type=float, required=True)
+    parser.add_argument("--index", type=int, default=0, help="for the log lines")
+    parser.add_argument("--log-level", type=int, default=logging.WARNING)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format=f"tcpvsd[worker {args.index}]: %(message)s",
+        stream=sys.stderr,
+    )
+    sys.exit(uvloop.run(serve(args.control_fd, args.drain_seconds)))
+
+
+if __name__ == "__main__":
+    main()
