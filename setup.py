@@ -1,7 +1,7 @@
 """Build the Cython fast path; everything else is declared in pyproject.toml.
 
 - tcpvs/_fast/httpscan.pyx: the request/response head scanner (twin of tcpvs/http/pure.py).
-- tcpvs/engine/{pool,frontend,http}.py with their .pxd files: the per-request loop compiled
+- tcpvs/engine/{pool,listener,frontend,http}.py with their .pxd files: the per-request loop compiled
   into extension types with C fields, from the one Python source (the list is
   tcpvs.engine.COMPILED; tcpvs/engine/__init__.py loads them only when all are built).
   Python semantics are kept (negative indexes, bounds checks): it is Python code.
@@ -10,7 +10,7 @@
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-ENGINE = ("pool", "frontend", "http")
+ENGINE = ("pool", "listener", "frontend", "http")
 FLAGS = ["-O2"]
 DIRECTIVES = {"language_level": "3"}
 

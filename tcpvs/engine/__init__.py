@@ -15,7 +15,7 @@ import sys
 import warnings
 from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES, FileFinder, SourceFileLoader
 
-COMPILED = ("pool", "frontend", "http")
+COMPILED = ("pool", "listener", "frontend", "http")
 
 
 def _compiled_path(directory: str, module: str) -> str | None:

@@ -1,12 +1,13 @@
 # Compiled build only (see tcpvs/engine/__init__.py): the client-side protocols as extension
 # types with C fields, and C calls between engine methods. frontend.py is the source.
+from tcpvs.engine.listener cimport ServiceListener
 from tcpvs.engine.pool cimport BackendConnection
 
 cpdef eligible(servers, list tried, double now)
 
 
 cdef class Frontend:
-    cdef public object listener
+    cdef public ServiceListener listener
     cdef public object transport
     cdef public object client
     cdef public BackendConnection backend

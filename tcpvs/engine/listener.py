@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import TYPE_CHECKING
 
 from tcpvs.addr import format_address
-from tcpvs.engine.frontend import Frontend, RawFrontend
-from tcpvs.engine.http import HttpFrontend
 from tcpvs.engine.pool import ServerPool
 from tcpvs.errors import TableError
 from tcpvs.model import RealServer, Service
+
+if TYPE_CHECKING:
+    from tcpvs.engine.frontend import Frontend
 
 TICK_SECONDS = 0.25
 LISTEN_BACKLOG = 2048  # KTCPVS max_backlog
@@ -33,6 +35,11 @@ class ServiceListener:
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._redirect: RealServer | None = None
+        # Imported here, not at the top: the compiled protocols import this module for its type.
+        from tcpvs.engine.frontend import RawFrontend
+        from tcpvs.engine.http import HttpFrontend
+
+        self._http_protocol, self._raw_protocol = HttpFrontend, RawFrontend
 
     async def open(self) -> None:
         """Bind and listen; TableError with the reason if the address cannot be used."""
@@ -57,8 +64,8 @@ class ServiceListener:
 
     def _protocol(self) -> Frontend:
         if self.service.speaks_http:
-            return HttpFrontend(self)
-        return RawFrontend(self)
+            return self._http_protocol(self)
+        return self._raw_protocol(self)
 
     def adopt(self, service: Service) -> None:
         """Serve a reloaded service object on the same socket (new requests use it)."""
