@@ -139,3 +139,17 @@ def test_upgrade_becomes_a_tunnel(port):
 def test_curl_sees_routing(port):
     out = curl("-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/images/x")
     assert out.stdout == "200"
+
+
+def test_a_spliced_body_arrives_whole_and_the_connection_goes_on(port):
+    size = 3 * 1024 * 1024 + 7  # above the splice threshold, not a multiple of the pipe size
+    with RawClient(port) as client:
+        client.send(
+            f"GET /images/big/{size} HTTP/1.1\r\nHost: t\r\n\r\n"
+            "GET /html/after HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+        )
+        status, headers, body = client.response()
+        assert (status, headers["X-Backend"], len(body)) == (200, "r1", size)
+        assert body == b"x" * size
+        status, headers, body = client.response()
+        assert (status, headers["X-Backend"], body) == (200, "r2", b"r2 GET /html/after\n")

@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from bench.syscalls import SyscallCount, count_syscalls, keepalive_requests
+from tcpvs.engine.splice import SPLICE_THRESHOLD
 from tests.support.procs import free_port
 
 N = 500  # requests per measurement: enough that the ticker and the attach are noise
@@ -120,3 +121,13 @@ def test_new_connection_request_syscall_budget(traced):
     assert count.requests == N
     assert count.calls.get("accept4", 0) >= N, count.calls  # every request was a new connection
     check(count, NEW_CONNECTION_BUDGET)
+
+
+@pytest.mark.timeout(120)
+def test_large_bodies_move_by_splice_and_small_ones_by_copy(traced):
+    pid, port = traced
+    n = 8
+    big = measure(pid, lambda: keepalive_requests(port, [f"/a/big/{4 * SPLICE_THRESHOLD}"], n))
+    assert big.calls.get("splice", 0) >= 2 * n, big.calls  # into and out of the pipe, per body
+    small = measure(pid, lambda: keepalive_requests(port, [f"/a/big/{SPLICE_THRESHOLD // 4}"], n))
+    assert small.calls.get("splice", 0) == 0, small.calls

@@ -13,6 +13,7 @@ import asyncio
 
 from tcpvs.engine.frontend import MAX_PENDING, Frontend
 from tcpvs.engine.pool import BackendConnection
+from tcpvs.engine.splice import SPLICE_THRESHOLD, SpliceRelay
 from tcpvs.http import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -55,6 +56,7 @@ class HttpFrontend(Frontend):
         self._resp_started = False  # bytes of the final response went to the client
         self._resp_clean = True  # the server sent nothing after the response
         self._stopping = False
+        self._splice: SpliceRelay | None = None  # the rest of a large body moving by splice(2)
         self._xff = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -299,8 +301,63 @@ class HttpFrontend(Frontend):
             self._to_client(buf)
             if resp.body == BODY_NONE or (resp.body == BODY_LENGTH and not self._resp_left):
                 self._end_response()
-            return
-        self._relay_body(buf, len(buf) - rest_len)
+                return
+        else:
+            self._relay_body(buf, len(buf) - rest_len)  # the head and what came with it: copied
+        if (
+            self._resp is resp
+            and resp.body == BODY_LENGTH
+            and self._resp_left >= SPLICE_THRESHOLD
+            and self.backend is not None
+            and self.transport is not None
+        ):
+            self._splice_rest()
+
+    def _splice_rest(self) -> None:
+        """The rest of a large Content-Length body moves by splice(2), not through Python
+        (bench/splice.py: it pays above SPLICE_THRESHOLD on loopback)."""
+        relay = SpliceRelay(
+            asyncio.get_running_loop(),
+            self.backend.transport,  # type: ignore[union-attr]
+            self.transport,  # type: ignore[arg-type]
+            self._resp_left,
+            self._spliced,
+            progress=self._spliced_bytes,
+        )
+        try:
+            relay.start()
+        except OSError:
+            return  # no fd or pipe to spare: keep copying
+        self._splice = relay
+
+    def _spliced_bytes(self, n: int) -> None:
+        self.listener.service.stats.bytes_out += n  # what _to_client would count
+        self.backend.server.bytes_out += n  # type: ignore[union-attr]
+        self._resp_left -= n
+        self.deadline = self.listener.now + self.listener.service.settings["server_timeout"]
+
+    def _spliced(self, exc: BaseException | None) -> None:
+        self._splice = None
+        if exc is not None:
+            self.abort()  # truncated response, or a side gone: cut, as backend_lost does
+        else:
+            self._end_response()
+
+    def drop_backend(self) -> None:
+        splice, self._splice = self._splice, None
+        if splice is not None:
+            splice.cancel()
+        super().drop_backend()
+
+    # While a splice runs, the client's flow control must leave the server connection alone:
+    # resuming its reading would pull body bytes into Python.
+    def pause_writing(self) -> None:
+        if self._splice is None:
+            super().pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._splice is None:
+            super().resume_writing()
 
     def _relay_body(self, data: bytes, start: int = 0) -> None:
         """Send `data` (response head bytes up to `start`, body bytes after) in one write, without
