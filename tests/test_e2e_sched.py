@@ -3,12 +3,15 @@ distribution of real requests or connections over real servers."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from collections import Counter
 
 import pytest
 
-from tests.support.client import get
+from tcpvs.engine.splice import SPLICE_THRESHOLD
+from tests.support.client import get, raw_exchange
 from tests.support.procs import free_port
 
 
@@ -47,6 +50,20 @@ def test_rule_less_services_relay_raw_tcp_with_half_close(lab, raw_servers, sche
         rest += chunk
     assert rest == b"bye\n"
     sock.close()
+
+
+def test_a_long_raw_tunnel_goes_on_by_splice_and_loses_nothing(lab, raw_servers):
+    # The first SPLICE_THRESHOLD bytes (both ways together) are copied, the rest spliced.
+    port = raw_service(lab, "rr", raw_servers)
+    payload = os.urandom(6 * SPLICE_THRESHOLD + 7)
+    banner, rest = raw_exchange(port, payload)
+    assert banner in (b"t1\n", b"t2\n")
+    assert len(rest) == len(payload) + 4 and rest == payload + b"bye\n"
+    service = json.loads(lab.daemon.ok("-L", "-i", f"raw{port}", "--json"))["services"][0]
+    assert service["stats"]["bytes_in"] == len(payload)
+    assert service["stats"]["bytes_out"] == len(banner + rest)
+    # the tunnel is over: nothing counted as still open (the test does not wait for a close)
+    assert [server["stats"]["conns"] for server in service["servers"]] == [0, 0]
 
 
 def test_wlc_spreads_open_connections_by_weight(lab, raw_servers):

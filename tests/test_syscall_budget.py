@@ -8,6 +8,7 @@ machine. A budget may go down with the code; raise it only with a measured reaso
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 
@@ -15,6 +16,7 @@ import pytest
 
 from bench.syscalls import SyscallCount, count_syscalls, keepalive_requests
 from tcpvs.engine.splice import SPLICE_THRESHOLD
+from tests.support.client import raw_exchange
 from tests.support.procs import free_port
 
 N = 500  # requests per measurement: enough that the ticker and the attach are noise
@@ -35,9 +37,16 @@ REQUEST = b"GET /%s/13 HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
 @pytest.fixture
-def traced(daemon, backends):
-    """(tcpvsd PID, port): a started HTTP service with two rules and a pooled connection to
-    each server, configured through the real tcpvsadm."""
+def traced(budget_daemon):
+    """(tcpvsd PID, port) of the HTTP service below."""
+    d, port = budget_daemon
+    return d.proc.pid, port
+
+
+@pytest.fixture
+def budget_daemon(daemon, backends):
+    """(tcpvsd, port): a started HTTP service with two rules and a pooled connection to each
+    server, configured through the real tcpvsadm."""
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed (apt-get install strace)")
     r1, r2 = backends("r1", "r2")
@@ -50,7 +59,7 @@ def traced(daemon, backends):
     d.ok("--add-rule", "-i", "budget", "-p", ".*", "-r", r2.address)
     d.ok("--start", "-i", "budget")
     keepalive_requests(port, ["/a/13", "/b/13"], 10)  # warm: one pooled connection per server
-    return d.proc.pid, port
+    return d, port
 
 
 def measure(pid: int, drive) -> SyscallCount:
@@ -131,3 +140,25 @@ def test_large_bodies_move_by_splice_and_small_ones_by_copy(traced):
     assert big.calls.get("splice", 0) >= 2 * n, big.calls  # into and out of the pipe, per body
     small = measure(pid, lambda: keepalive_requests(port, [f"/a/big/{SPLICE_THRESHOLD // 4}"], n))
     assert small.calls.get("splice", 0) == 0, small.calls
+
+
+
+
+@pytest.mark.timeout(120)
+def test_long_tunnels_go_on_by_splice_and_short_ones_by_copy(budget_daemon, backends):
+    d, _ = budget_daemon
+    (t1,) = backends("t1", raw=True)
+    port = free_port()
+    d.ok("-A", "-i", "tunnel", "-s", "rr", "-l", f"127.0.0.1:{port}")
+    d.ok("-a", "-i", "tunnel", "-r", t1.address)
+    d.ok("--start", "-i", "tunnel")
+
+    def tunnel(size: int) -> int:
+        payload = os.urandom(size)
+        assert raw_exchange(port, payload) == (b"t1\n", payload + b"bye\n")
+        return 1
+
+    long = measure(d.proc.pid, lambda: tunnel(4 * SPLICE_THRESHOLD))
+    assert long.calls.get("splice", 0) >= 4, long.calls  # into and out of a pipe, both ways
+    short = measure(d.proc.pid, lambda: tunnel(SPLICE_THRESHOLD // 4))
+    assert short.calls.get("splice", 0) == 0, short.calls

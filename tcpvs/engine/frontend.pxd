@@ -16,6 +16,8 @@ cdef class Frontend:
     cdef public bint _client_eof
     cdef public bint _reading_paused
     cdef public object _connecting
+    cdef public object _splice
+    cdef public Py_ssize_t _copy_left
 
     cpdef choose(self, service, candidates, ctx, list tried)
     cpdef connected(self, BackendConnection conn)
@@ -23,6 +25,7 @@ cdef class Frontend:
     cpdef backend_data(self, data)
     cpdef tunnel_to_client(self, data)
     cpdef tunnel_to_server(self, data)
+    cdef _copied(self, Py_ssize_t n)
 
 
 cdef class RawFrontend(Frontend):

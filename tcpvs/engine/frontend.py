@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tcpvs.engine.pool import BackendConnection
+from tcpvs.engine.splice import SPLICE_THRESHOLD, SpliceTunnel
 from tcpvs.model import RealServer, Service
 from tcpvs.sched.base import ScheduleContext
 
@@ -55,6 +56,11 @@ class Frontend:
         self._client_eof = False
         self._reading_paused = False
         self._connecting: asyncio.Task | None = None
+        # Bytes moving in the kernel (splice.py): a SpliceTunnel here, a SpliceRelay in http.py.
+        self._splice = None
+        # Tunnel bytes still to copy through Python before splicing takes over: setting a
+        # splice up only pays back after about SPLICE_THRESHOLD bytes (bench/splice.py).
+        self._copy_left = SPLICE_THRESHOLD
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -96,29 +102,36 @@ class Frontend:
         within the drain time, after which the listener cuts it."""
 
     def drop_backend(self) -> None:
+        splice, self._splice = self._splice, None
+        if splice is not None:
+            splice.cancel()
         backend, self.backend = self.backend, None
         if backend is not None:
             backend.close()
 
     # -- flow control: the other side's write buffer drives this side's reading ---------------
+    # While a splice runs it leaves the sockets alone: resuming a transport's reading then
+    # would pull the bytes being spliced into Python.
 
     def pause_client_reading(self) -> None:
-        if self.transport is not None and not self._reading_paused:
+        if self.transport is not None and not self._reading_paused and self._splice is None:
             self._reading_paused = True
             self.transport.pause_reading()
 
     def resume_client_reading(self) -> None:
-        if self.transport is not None and self._reading_paused:
+        if self.transport is not None and self._reading_paused and self._splice is None:
             self._reading_paused = False
             self.transport.resume_reading()
 
     def pause_writing(self) -> None:
-        if self.backend is not None and self.backend.transport is not None:
-            self.backend.transport.pause_reading()
+        backend = self.backend
+        if backend is not None and backend.transport is not None and self._splice is None:
+            backend.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.backend is not None and self.backend.transport is not None:
-            self.backend.transport.resume_reading()
+        backend = self.backend
+        if backend is not None and backend.transport is not None and self._splice is None:
+            backend.transport.resume_reading()
 
     # -- choosing and reaching a server ----------------------------------------------------------
 
@@ -195,11 +208,56 @@ class Frontend:
         self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
         self.listener.service.stats.bytes_out += len(data)
         self.transport.write(data)  # type: ignore[union-attr]
+        self._copied(len(data))
 
     def tunnel_to_server(self, data: bytes) -> None:
         self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
         self.listener.service.stats.bytes_in += len(data)
         self.backend.write(data)  # type: ignore[union-attr]
+        self._copied(len(data))
+
+    def _copied(self, n: int) -> None:
+        self._copy_left -= n
+        if self._copy_left <= 0 and self._splice is None:
+            self._splice_tunnel()
+
+    def _splice_tunnel(self) -> None:
+        """Go on relaying both ways by splice(2); bytes already written go out first."""
+        backend = self.backend
+        tunnel = SpliceTunnel(
+            asyncio.get_running_loop(),
+            self.transport,  # type: ignore[arg-type]
+            backend.transport,  # type: ignore[union-attr]
+            self._tunnel_spliced,
+            to_b=self._spliced_in,
+            to_a=self._spliced_out,
+        )
+        try:
+            tunnel.start()
+        except OSError:  # no fd or pipe to spare now: copy, and try again later
+            self._copy_left = SPLICE_THRESHOLD
+            return
+        self._splice = tunnel
+
+    def _spliced_in(self, n: int) -> None:
+        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.listener.service.stats.bytes_in += n
+        self.backend.server.bytes_in += n  # type: ignore[union-attr]
+
+    def _spliced_out(self, n: int) -> None:
+        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.listener.service.stats.bytes_out += n
+        self.backend.server.bytes_out += n  # type: ignore[union-attr]
+
+    def _tunnel_spliced(self, exc: BaseException | None) -> None:
+        """Both directions ended (each EOF passed on), or one failed: the tunnel is over."""
+        self._splice = None
+        if exc is not None:
+            self.abort()
+        else:
+            self.drop_backend()
+            if self.transport is not None:
+                self.transport.close()
 
     def tunnel_client_eof(self) -> bool:
         self._client_eof = True
@@ -246,11 +304,10 @@ class RawFrontend(Frontend):
         pending, self._pending = bytes(self._pending), bytearray()
         self.start_tunnel(conn, pending)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        backend = self.backend
-        if backend is not None:
-            backend.server.conns -= 1
-        super().connection_lost(exc)
+    def drop_backend(self) -> None:
+        if self.backend is not None:
+            self.backend.server.conns -= 1
+        super().drop_backend()
 
     def backend_lost(self, conn: BackendConnection) -> None:
         if conn is self.backend:

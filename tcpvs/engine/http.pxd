@@ -28,7 +28,6 @@ cdef class HttpFrontend(Frontend):
     cdef public bint _resp_clean
     cdef public bint _stopping
     cdef public bytes _xff
-    cdef public object _splice
 
     cdef _read_head(self, buf)
     @cython.locals(head=Request)

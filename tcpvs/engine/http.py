@@ -56,7 +56,6 @@ class HttpFrontend(Frontend):
         self._resp_started = False  # bytes of the final response went to the client
         self._resp_clean = True  # the server sent nothing after the response
         self._stopping = False
-        self._splice: SpliceRelay | None = None  # the rest of a large body moving by splice(2)
         self._xff = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -342,22 +341,6 @@ class HttpFrontend(Frontend):
             self.abort()  # truncated response, or a side gone: cut, as backend_lost does
         else:
             self._end_response()
-
-    def drop_backend(self) -> None:
-        splice, self._splice = self._splice, None
-        if splice is not None:
-            splice.cancel()
-        super().drop_backend()
-
-    # While a splice runs, the client's flow control must leave the server connection alone:
-    # resuming its reading would pull body bytes into Python.
-    def pause_writing(self) -> None:
-        if self._splice is None:
-            super().pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._splice is None:
-            super().resume_writing()
 
     def _relay_body(self, data: bytes, start: int = 0) -> None:
         """Send `data` (response head bytes up to `start`, body bytes after) in one write, without

@@ -7,6 +7,7 @@ import http.client
 import shutil
 import socket
 import subprocess
+import threading
 
 
 class _Unclosable:
@@ -73,6 +74,28 @@ def get(
         return resp.status, resp.headers, resp.read()
     finally:
         conn.close()
+
+
+def raw_exchange(port: int, payload: bytes) -> tuple[bytes, bytes]:
+    """Talk to a raw echo service (tests/support/backend.py --raw): read its banner line, send
+    `payload` while reading (so neither side's buffers fill), half-close, read to the end.
+    Returns (banner, everything after it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        banner = b""
+        while not banner.endswith(b"\n"):
+            banner += sock.recv(1)
+
+        def send() -> None:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        rest = bytearray()
+        while chunk := sock.recv(1 << 20):
+            rest += chunk
+        sender.join(10)
+        return banner, bytes(rest)
 
 
 def curl(*args: str) -> subprocess.CompletedProcess:
