@@ -1,4 +1,4 @@
-"""bench/run.sh (python3 -m bench): start the backend and every system, measure them interleaved
+"""bench/run.sh (.venv/bin/python -m bench): start the backend and every system, measure them interleaved
 round by round with wrk, count system calls, stop everything by PID, and write the report."""
 
 from __future__ import annotations
