@@ -1,5 +1,8 @@
-"""bench/run.sh (.venv/bin/python -m bench): start the backend and every system, measure them interleaved
-round by round with wrk, count system calls, stop everything by PID, and write the report."""
+"""tcpvs against HAProxy and nginx, side by side on loopback (bench/run.sh).
+
+Starts the backend and every system, measures them interleaved round by round with wrk, counts
+system calls, stops everything by PID, and writes the report (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 

@@ -153,3 +153,16 @@ def test_a_spliced_body_arrives_whole_and_the_connection_goes_on(port):
         assert body == b"x" * size
         status, headers, body = client.response()
         assert (status, headers["X-Backend"], body) == (200, "r2", b"r2 GET /html/after\n")
+
+
+def test_a_client_sending_ahead_during_a_spliced_body_is_paused(port):
+    # While a large body is spliced to a client that does not read, the client pipelines far
+    # more than tcpvsd buffers per connection (MAX_PENDING, 256 KiB): tcpvsd must stop reading
+    # it, so the client's send blocks once the kernel buffers are full, instead of every byte
+    # being taken into tcpvsd's memory.
+    flood = b"GET /html/x HTTP/1.1\r\nHost: t\r\n\r\n" * 1_000_000  # 34 MB
+    with RawClient(port, timeout=3) as client:
+        client.send(b"GET /images/big/8388608 HTTP/1.1\r\nHost: t\r\n\r\n")
+        client.sock.recv(1)  # the response has started: the splice runs
+        with pytest.raises(TimeoutError):
+            client.send(flood)

@@ -110,18 +110,21 @@ class Frontend:
             backend.close()
 
     # -- flow control: the other side's write buffer drives this side's reading ---------------
-    # While a splice runs it leaves the sockets alone: resuming a transport's reading then
-    # would pull the bytes being spliced into Python.
+    # A splice owns the reading of the sockets it reads (the server's; the client's too in a
+    # tunnel): resuming a transport's reading then would pull the bytes being spliced into
+    # Python. The client of a spliced response is still paused when it sends too much ahead.
 
     def pause_client_reading(self) -> None:
-        if self.transport is not None and not self._reading_paused and self._splice is None:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        if self.transport is not None and not self._reading_paused:
+            if self._splice is None or not self.tunnel:
+                self._reading_paused = True
+                self.transport.pause_reading()
 
     def resume_client_reading(self) -> None:
-        if self.transport is not None and self._reading_paused and self._splice is None:
-            self._reading_paused = False
-            self.transport.resume_reading()
+        if self.transport is not None and self._reading_paused:
+            if self._splice is None or not self.tunnel:
+                self._reading_paused = False
+                self.transport.resume_reading()
 
     def pause_writing(self) -> None:
         backend = self.backend
