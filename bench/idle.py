@@ -50,8 +50,9 @@ SETTLE = 1.0  # seconds between the last answer and the second reading
 TIMEOUT = 60.0  # seconds to open all connections and get every answer
 # File descriptors needed besides the connections: backend pool (<= WINDOW), listeners, logs.
 FD_MARGIN = WINDOW + 256
-# maxclients must admit every connection (default 256); keepalive_timeout (default 30 s) must
-# not close the first connections while the last ones are still being opened and measured.
+# maxclients must admit every connection (the default follows tcpvsd's open-files limit and
+# may be lower); keepalive_timeout (default 30 s) must not close the first connections while
+# the last ones are still being opened and measured.
 IDLE_SETTINGS = {"maxclients": 65535, "keepalive_timeout": 600}
 
 

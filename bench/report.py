@@ -171,9 +171,6 @@ def machine_info(pinning: str, settings: str, load_before: str, note: str) -> li
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
     tcpvsd = tcpvs_commands()[0]
-    fast = sorted(
-        f"{p.parent.name}/{p.name.split('.')[0]}" for p in (REPO / "tcpvs").glob("*/*.so")
-    )
     version = re.search(r'__version__ = "(.*)"', (REPO / "tcpvs" / "_version.py").read_text())
     try:
         uvloop = importlib.metadata.version("uvloop")
@@ -191,8 +188,7 @@ def machine_info(pinning: str, settings: str, load_before: str, note: str) -> li
             "tcpvs",
             f"{version.group(1) if version else '?'}, run as "
             + (f"`{tcpvsd[0]}`" if len(tcpvsd) == 1 else "this tree's `tcpvs.daemon:main`")
-            + "; compiled modules in the tree: "
-            f"{', '.join(fast) or 'none'}",
+            + f" ({_first_line([*tcpvsd, '--version'])})",
         ),
         ("pinning", pinning),
         ("settings", settings),

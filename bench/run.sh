@@ -1,7 +1,15 @@
 #!/bin/sh
 # The benchmark in one command: tcpvs against HAProxy and nginx (see docs/benchmarks.md).
-# tcpvs is this tree's, built into .venv by scripts/setup (run first when .venv is missing).
+# tcpvs is measured as users get it: this tree pip-installed (not editable) into its own venv,
+# build/bench-venv, whose tcpvsd and tcpvsadm come first on PATH. The harness itself runs from
+# .venv (scripts/setup makes it when missing).
 set -e
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || scripts/setup
-exec .venv/bin/python -m bench "$@"
+if [ ! -x build/bench-venv/bin/python ]; then
+  .venv/bin/python -m venv build/bench-venv
+  build/bench-venv/bin/python -m pip install -q --upgrade pip
+  build/bench-venv/bin/python -m pip install -q .
+fi
+build/bench-venv/bin/python -m pip install -q --force-reinstall --no-deps .
+PATH="$PWD/build/bench-venv/bin:$PATH" exec .venv/bin/python -m bench "$@"

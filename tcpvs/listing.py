@@ -143,7 +143,7 @@ def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = Fals
     for spec in SETTINGS:
         value = svc["settings"][spec.name]
         # Only the classic settings are always shown: the default layout stays KTCPVS's own.
-        if spec.classic or value != spec.default:
+        if spec.classic or value != spec.default_value():
             lines.append(f"{INDENT}{spec.name} = {format_setting(spec, value)}")
     if svc["redirect"] is not None:
         lines.append(f"{INDENT}redirect = {_address(svc['redirect'], numeric)}")

@@ -1,11 +1,14 @@
 """The objects of the service table: services, their settings, real servers and rules.
 
-Plain data plus the live counters the engine updates; no I/O. The engine reads these objects
-directly on every request, so an edit made through the table takes effect at once.
+Plain data plus the live counters the engine updates; no I/O (the maxclients default reads
+the open-files limit). The engine reads these objects directly on every request, so an edit
+made through the table takes effect at once.
 """
 
 from __future__ import annotations
 
+import resource
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,27 @@ MAX_MATCH = 10
 DEFAULT_PATTERNS = (".*", "^/.*")
 
 
+# maxclients by default: what the open-files limit can serve, as HAProxy derives maxconn from
+# `ulimit -n`. A proxied client holds two descriptors (its socket and one to a real server);
+# FD_RESERVE is kept for listeners, the control socket, splice pipes and logs.
+FD_RESERVE = 64
+FDS_PER_CLIENT = 2
+MIN_DEFAULT_MAXCLIENTS = 256  # KTCPVS's fixed default: never less than that
+MAX_MAXCLIENTS = 1 << 20  # the setting's ceiling: fs.nr_open's default
+
+
+def maxclients_for(nofile: int) -> int:
+    """The default maxclients under an open-files limit of `nofile` descriptors."""
+    return min(max((nofile - FD_RESERVE) // FDS_PER_CLIENT, MIN_DEFAULT_MAXCLIENTS), MAX_MAXCLIENTS)
+
+
+def default_maxclients() -> int:
+    """maxclients for a service made now: read when it is made, not at import, so that the
+    limit tcpvsd raised at start (daemon.raise_nofile_limit) counts."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return MAX_MAXCLIENTS if soft == resource.RLIM_INFINITY else maxclients_for(soft)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One per-service setting: its name in config files, its type, range and default.
@@ -35,16 +59,27 @@ class Setting:
 
     name: str
     kind: type  # int, float or bool
-    default: Any
+    default: Any | Callable[[], Any]  # a value, or a function giving it when a service is made
     low: float = 0
     high: float = 65535
     classic: bool = False
     help: str = ""
 
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("startservers", int, 8, 1, 65535, True, "accepted for compatibility (see docs)"),
-    Setting("maxclients", int, 256, 1, 65535, True, "concurrent client connections"),
+    Setting(
+        "maxclients",
+        int,
+        default_maxclients,
+        1,
+        MAX_MAXCLIENTS,
+        True,
+        "concurrent client connections",
+    ),
     Setting("minspareservers", int, 6, 1, 65535, True, "accepted for compatibility"),
     Setting("maxspareservers", int, 18, 1, 65535, True, "accepted for compatibility"),
     Setting("connect_timeout", float, 5.0, 0.001, 3600, help="seconds to connect to a server"),
@@ -57,22 +92,42 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("forwardfor", bool, True, help="add X-Forwarded-For to HTTP requests"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+_SWITCH_WORDS = {"on": True, "yes": True, "true": True, "1": True}
+_SWITCH_WORDS |= {"off": False, "no": False, "false": False, "0": False}
+
+
+def default_settings() -> dict[str, Any]:
+    """Every setting of a new service at its default."""
+    return {s.name: s.default_value() for s in SETTINGS}
+
+
+def _bound(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 def check_setting(name: str, value: Any) -> Any:
-    """Return `value` converted to the setting's type; ValueError if it is out of range."""
+    """Return `value` (config text or a JSON value) converted to the setting's type.
+
+    ValueError, with the message for the user, for anything else: so that a value from the
+    control socket (inf, NaN, a huge integer, a list) never raises another exception."""
     spec = SETTINGS_BY_NAME[name]
     if spec.kind is bool:
-        if isinstance(value, str):
-            lowered = value.lower()
-            if lowered not in ("on", "off", "yes", "no", "true", "false", "1", "0"):
-                raise ValueError(f"{name} must be on or off")
-            return lowered in ("on", "yes", "true", "1")
-        return bool(value)
-    converted = spec.kind(value)
-    if not spec.low <= converted <= spec.high:
-        raise ValueError(f"{name} must be between {spec.low:g} and {spec.high:g}")
-    return converted
+        if isinstance(value, str) and value.lower() in _SWITCH_WORDS:
+            return _SWITCH_WORDS[value.lower()]
+        if isinstance(value, int) and value in (0, 1):  # True, False, 0, 1
+            return bool(value)
+        raise ValueError(f"{name} must be on or off")
+    if isinstance(value, str):
+        value = spec.kind(value)  # its ValueError says what is wrong with the text
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number")
+    # Compared before converting: int(inf) and float(10**400) would raise OverflowError.
+    # NaN compares false, so it is out of range too.
+    if not spec.low <= value <= spec.high:
+        raise ValueError(f"{name} must be between {_bound(spec.low)} and {_bound(spec.high)}")
+    if spec.kind is int and value != int(value):
+        raise ValueError(f"{name} must be a whole number")
+    return spec.kind(value)
 
 
 @dataclass(eq=False, slots=True)
@@ -152,6 +207,8 @@ def compile_pattern(pattern: str) -> Any:
         return regex.compile(pattern.encode("latin-1", "strict"))
     except (regex.error, UnicodeEncodeError) as exc:
         raise ValueError(f"invalid pattern {pattern!r}: {exc}") from exc
+    except RecursionError:  # the compiler recurses once per nested group
+        raise ValueError("invalid pattern: groups nested too deeply") from None
 
 
 @dataclass(eq=False)
@@ -172,7 +229,7 @@ class Service:
     listen: Address
     scheduler_name: str
     scheduler: Scheduler
-    settings: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in SETTINGS})
+    settings: dict[str, Any] = field(default_factory=default_settings)
     redirect: Address | None = None
     servers: list[RealServer] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)

@@ -54,7 +54,7 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
             raise TableError(f"unknown setting '{name}'")
         try:
             checked[name] = check_setting(name, value)
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise TableError(f"illegal {name} specified ({exc})") from None
     return checked
 

@@ -13,6 +13,7 @@ from tcpvs.errors import ConfigError
 from tcpvs.listing import render_config, snapshot
 from tcpvs.model import SETTINGS
 from tcpvs.table import Table
+from tests.support.limits import default_maxclients
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -33,6 +34,13 @@ Virtual web {
     rule = pattern "/users/([^/]+)/.*" match 1 use server 192.168.0.10:www
 }
 """
+
+
+def default_settings() -> dict:
+    """Every setting's default; maxclients's is computed from this process's open-files limit
+    (docs/config.md), the others are fixed."""
+    fixed = {s.name: s.default for s in SETTINGS if s.name != "maxclients"}
+    return {**fixed, "maxclients": default_maxclients()}
 
 
 def config_of(text: str) -> dict:
@@ -78,7 +86,7 @@ def test_missing_keys_take_the_command_line_defaults():
     (svc,) = config_of("Virtual web {\n}\n")["services"]
     assert svc["listen"] == {"host": "0.0.0.0", "port": 8080}
     assert svc["scheduler"] == "http"
-    assert svc["settings"] == {s.name: s.default for s in SETTINGS}
+    assert svc["settings"] == default_settings()
     assert svc["redirect"] is None
     assert svc["servers"] == [] and svc["rules"] == []
 
@@ -114,7 +122,7 @@ virtual b { listen = [::1]:82 }
     assert a["scheduler"] == "wlc"
     assert a["redirect"] == {"host": "127.0.0.1", "port": 80}
     assert a["settings"] == {
-        **{s.name: s.default for s in SETTINGS},
+        **default_settings(),
         "startservers": 2,
         "maxclients": 10,
         "minspareservers": 3,
@@ -346,4 +354,8 @@ def test_docs_list_every_setting_with_its_default():
     }
     for spec in SETTINGS:
         assert spec.name in rows, f"docs/config.md does not list {spec.name}"
-        assert f"| {format_setting(spec, spec.default)} |" in rows[spec.name], spec.name
+        if spec.name == "maxclients":  # computed: the docs give the formula
+            default = "(open files limit - 64) / 2, within 256..1048576"
+        else:
+            default = format_setting(spec, spec.default)
+        assert f"| {default} |" in rows[spec.name], spec.name

@@ -27,8 +27,7 @@ AMBIGUOUS = {
     b"5\r\nhelloXX0\r\n\r\n",
     "obs-fold": b"GET /ok HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n continued\r\n\r\n",
     "space before colon": b"GET /ok HTTP/1.1\r\nHost: t\r\nContent-Length : 0\r\n\r\n",
-    "chunked not last": b"POST /ok HTTP/1.1\r\nHost: t\r\n"
-    b"Transfer-Encoding: chunked, gzip\r\n\r\n",
+    "chunked not last": b"POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
     "bare LF": b"GET /ok HTTP/1.1\nHost: t\n\n",
     "no host": b"GET /ok HTTP/1.1\r\n\r\n",
     "garbage request line": b"GET/ok HTTP/1.1\r\nHost: t\r\n\r\n",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support.client import curl
+from tests.support.limits import default_maxclients
 
 
 def test_seed_readme_sequence(daemon, backends, tmp_path):
@@ -20,7 +21,7 @@ def test_seed_readme_sequence(daemon, backends, tmp_path):
         "    listen = 0.0.0.0:8080",
         "    scheduler = http",
         "    startservers = 8",
-        "    maxclients = 256",
+        f"    maxclients = {default_maxclients(d.proc.pid)}",  # from tcpvsd's own limit
         "    minspareservers = 6",
         "    maxspareservers = 18",
         f"    server = {r1.address} 1",

@@ -1,6 +1,6 @@
 """The two builds of the engine: compiled from the .py sources with their .pxd files (what pip
-installs), and the sources themselves (TCPVS_PURE_PYTHON=1, or a compiled module older than
-its source). The end-to-end tests run on both (the `lab` fixture); these check the choice."""
+installs), and the sources themselves (TCPVS_PURE_PYTHON=1, or a source changed since it was
+compiled). The end-to-end tests run on both (the `lab` fixture); these check the choice."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
+import tcpvs.compiled
 import tcpvs.engine
 from bench.hotpath import run
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "tcpvs" / "engine"
-BUILT = all(
-    tcpvs.engine._compiled_path(str(ENGINE), name) is not None for name in tcpvs.engine.COMPILED
-)
+BUILT = "not compiled" not in tcpvs.compiled.why_pure()
 needs_build = pytest.mark.skipif(not BUILT, reason="the engine is not compiled (pip install .)")
 PROBE = "import tcpvs.engine as e, tcpvs.engine.http as h; print(e.IMPLEMENTATION, h.__file__)"
 
@@ -63,15 +62,26 @@ def test_pure_python_is_forced_by_the_environment() -> None:
 
 
 @needs_build
-def test_a_compiled_module_older_than_its_source_is_not_used(tmp_path: Path) -> None:
+def test_a_compiled_module_whose_source_changed_is_not_used(tmp_path: Path) -> None:
     copy = tmp_path / "tcpvs"
     shutil.copytree(ROOT / "tcpvs", copy, ignore=shutil.ignore_patterns("__pycache__"))
     source = copy / "engine" / "http.py"
-    later = time.time() + 60  # newer than any build
-    os.utime(source, (later, later))
+    source.write_text(source.read_text() + "\n# edited after the build\n")
     implementation, path, stderr = probe({"TCPVS_PURE_PYTHON": ""}, tmp_path)
     assert (implementation, Path(path)) == ("python", source)
-    assert "compiled http older than the source" in stderr
+    assert "http.py changed since it was compiled" in stderr
+
+
+@needs_build
+def test_a_copied_build_with_unchanged_sources_runs_compiled(tmp_path: Path) -> None:
+    """Copying files (as an install does) changes their times, never their digests."""
+    copy = tmp_path / "tcpvs"
+    shutil.copytree(ROOT / "tcpvs", copy, ignore=shutil.ignore_patterns("__pycache__", "*.c"))
+    later = time.time() + 60
+    for source in (copy / "engine").glob("*.py"):
+        os.utime(source, (later, later))  # newer than the compiled modules
+    implementation, path, _ = probe({"TCPVS_PURE_PYTHON": ""}, tmp_path)
+    assert implementation == "cython" and not path.endswith(".py")
 
 
 def test_the_request_loop_answers_every_request_in_this_build() -> None:

@@ -11,8 +11,10 @@ import pytest
 from tcpvs.ipvs import IPVS, IPVSError
 from tcpvs.ipvs.cli import main
 
-NO_IPVS = ("Can't initialize ipvs: Protocol not available\n"
-           "Are you sure that IP Virtual Server is built in the kernel or as module?\n")
+NO_IPVS = (
+    "Can't initialize ipvs: Protocol not available\n"
+    "Are you sure that IP Virtual Server is built in the kernel or as module?\n"
+)
 
 
 def _ipvs_errno() -> int:
@@ -23,16 +25,23 @@ def _ipvs_errno() -> int:
     return 0
 
 
-needs_no_ipvs = pytest.mark.skipif(_ipvs_errno() != errno.ENOPROTOOPT,
-                                   reason="this kernel has IPVS (the VM tests cover it)")
+needs_no_ipvs = pytest.mark.skipif(
+    _ipvs_errno() != errno.ENOPROTOOPT, reason="this kernel has IPVS (the VM tests cover it)"
+)
 
 
 @needs_no_ipvs
-@pytest.mark.parametrize("argv", [[], ["-Ln"], ["-A", "-t", "10.0.0.1:80"], ["--bogus"],
-                                  ["--apply", "-", "--dry-run"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["-Ln"], ["-A", "-t", "10.0.0.1:80"], ["--bogus"], ["--apply", "-", "--dry-run"]]
+)
 def test_without_ipvs_one_clear_message_and_status_2(argv: list[str]) -> None:
-    r = subprocess.run([sys.executable, "-m", "tcpvs.ipvs.cli", *argv], capture_output=True,
-                       text=True, stdin=subprocess.DEVNULL, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "tcpvs.ipvs.cli", *argv],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert (r.returncode, r.stdout, r.stderr) == (2, "", NO_IPVS)
 
 
@@ -43,7 +52,9 @@ def test_main_is_reentrant(capsys: pytest.CaptureFixture[str]) -> None:
         assert capsys.readouterr() == ("", NO_IPVS)
     assert main(["-v"], prog="ipvsadm") == 0
     assert capsys.readouterr() == (
-        "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n", "")
+        "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n",
+        "",
+    )
 
 
 def test_help_and_version_need_no_kernel(capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,14 +24,19 @@ INFO = Info(0x010201, 4096)
 
 # The table of the spec's example (B.3.5), listed out of order on purpose.
 TABLE = [
-    ServiceState(Service.fw(42, scheduler="sh", flags=uapi.IP_VS_SVC_F_SCHED1 | 0x10),
-                 (Dest("10.0.0.5", 0),)),
-    ServiceState(Service.udp("192.168.1.100", 53, scheduler="rr"),
-                 (Dest("10.0.0.2", 53, fwd=TUN),)),
-    ServiceState(Service.tcp("192.168.1.100", 80, flags=uapi.IP_VS_SVC_F_PERSISTENT,
-                             timeout=360),
-                 (Dest("10.0.0.3", 80, fwd=MASQ, weight=3, active_conns=12, inact_conns=40),
-                  Dest("10.0.0.2", 80))),
+    ServiceState(
+        Service.fw(42, scheduler="sh", flags=uapi.IP_VS_SVC_F_SCHED1 | 0x10), (Dest("10.0.0.5", 0),)
+    ),
+    ServiceState(
+        Service.udp("192.168.1.100", 53, scheduler="rr"), (Dest("10.0.0.2", 53, fwd=TUN),)
+    ),
+    ServiceState(
+        Service.tcp("192.168.1.100", 80, flags=uapi.IP_VS_SVC_F_PERSISTENT, timeout=360),
+        (
+            Dest("10.0.0.3", 80, fwd=MASQ, weight=3, active_conns=12, inact_conns=40),
+            Dest("10.0.0.2", 80),
+        ),
+    ),
 ]
 
 
@@ -51,8 +56,9 @@ def test_spec_example_list_numeric() -> None:
 
 
 def test_stats_and_rate_columns() -> None:
-    svc = Service.tcp("192.168.1.100", 80,
-                      stats=Stats(15, 300, 0, 23456, 1234 * 10**6 + 5, 1, 20, 0, 1500, 0))
+    svc = Service.tcp(
+        "192.168.1.100", 80, stats=Stats(15, 300, 0, 23456, 1234 * 10**6 + 5, 1, 20, 0, 1500, 0)
+    )
     dest = Dest("10.0.0.2", 80, stats=Stats(15, 300, 0, 23456, 0, 1, 20, 0, 1500, 0))
     stats = listing.list_all(None, [ServiceState(svc, (dest,))], FMT_NUMERIC | FMT_STATS)
     assert stats.splitlines() == [
@@ -62,34 +68,54 @@ def test_stats_and_rate_columns() -> None:
         "  -> 10.0.0.2:80                        15      300        0    23456        0",
     ]
     rate = listing.list_all(None, [ServiceState(svc, (dest,))], FMT_NUMERIC | FMT_RATE)
-    assert rate.splitlines()[0] == ("Prot LocalAddress:Port                 CPS    InPPS   "
-                                    "OutPPS    InBPS   OutBPS")
-    assert rate.splitlines()[3] == ("  -> 10.0.0.2:80                         1       20        "
-                                    "0     1500        0")
+    assert rate.splitlines()[0] == (
+        "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS"
+    )
+    assert rate.splitlines()[3] == (
+        "  -> 10.0.0.2:80                         1       20        0     1500        0"
+    )
     exact = listing.list_all(None, [ServiceState(svc, ())], FMT_NUMERIC | FMT_STATS | FMT_EXACT)
     assert exact.splitlines()[2].endswith("    23456 1234000005")
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (0, "        0"), (99_999_999, " 99999999"), (100_000_000, "  100000K"),
-    (999_999_999, "  999999K"), (1_000_000_000, "    1000M"), (10**11, "     100G"),
-    (10**14, "     100T"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "        0"),
+        (99_999_999, " 99999999"),
+        (100_000_000, "  100000K"),
+        (999_999_999, "  999999K"),
+        (1_000_000_000, "    1000M"),
+        (10**11, "     100G"),
+        (10**14, "     100T"),
+    ],
+)
 def test_largenum(value: int, text: str) -> None:
     assert listing.largenum(value, 0) == text
 
 
 def test_dest_counters_wrap_at_32_bits_like_ipvsadm() -> None:
     dest = Dest("10.0.0.2", 80, stats=Stats(2**32 + 7, 0, 0, 2**33, 0))
-    line = listing.service_entry(ServiceState(Service.tcp("10.0.0.1", 80), (dest,)),
-                                 FMT_NUMERIC | FMT_STATS | FMT_EXACT).splitlines()[1]
-    assert line == "  -> 10.0.0.2:80                         7        0        0 8589934592" \
-        "        0"
+    line = listing.service_entry(
+        ServiceState(Service.tcp("10.0.0.1", 80), (dest,)), FMT_NUMERIC | FMT_STATS | FMT_EXACT
+    ).splitlines()[1]
+    assert (
+        line == "  -> 10.0.0.2:80                         7        0        0 8589934592        0"
+    )
 
 
 def test_thresholds_persistent_conn_and_tunnel_formats() -> None:
-    gue = Dest("10.0.0.2", 80, fwd=TUN, tun_type=1, tun_port=6080, tun_flags=1,
-               u_threshold=100, l_threshold=50, persist_conns=4)
+    gue = Dest(
+        "10.0.0.2",
+        80,
+        fwd=TUN,
+        tun_type=1,
+        tun_port=6080,
+        tun_flags=1,
+        u_threshold=100,
+        l_threshold=50,
+        persist_conns=4,
+    )
     state = [ServiceState(Service.tcp("10.0.0.1", 80), (gue,))]
     th = listing.list_all(None, state, FMT_NUMERIC | FMT_THRESHOLDS).splitlines()
     assert th[0] == "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn "
@@ -98,10 +124,12 @@ def test_thresholds_persistent_conn_and_tunnel_formats() -> None:
     assert pc[0] == "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn "
     assert pc[3] == "  -> 10.0.0.2:80                  1         4           0          0         "
     ti = listing.list_all(None, state, FMT_NUMERIC | FMT_TUN_INFO).splitlines()
-    assert ti[1] == ("  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn "
-                     "InActConn")
-    assert ti[3] == ("  -> 10.0.0.2:80                  Tunnel  gue:6080:+c   1      0          "
-                     "0         ")
+    assert ti[1] == (
+        "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn"
+    )
+    assert ti[3] == (
+        "  -> 10.0.0.2:80                  Tunnel  gue:6080:+c   1      0          0         "
+    )
 
 
 def test_tunnel_info_texts() -> None:
@@ -112,14 +140,24 @@ def test_tunnel_info_texts() -> None:
 
 def test_save_format() -> None:
     table = [
-        ServiceState(Service.tcp("10.0.0.1", 80, scheduler="sh", flags=0x9, timeout=50,
-                                 netmask=0xFFFF0000, pe_name="sip"),
-                     (Dest("10.0.0.3", 8080, fwd=MASQ, weight=4),
-                      Dest("10.0.0.4", 80, fwd=TUN, tun_type=1, tun_port=99, tun_flags=2),
-                      Dest("10.0.0.5", 80, fwd=TUN, tun_type=2),
-                      Dest("2001:db8::9", 80, fwd=TUN))),
-        ServiceState(Service.fw(4294967295, af=uapi.AF_INET6, flags=1, timeout=10,
-                                netmask=120)),
+        ServiceState(
+            Service.tcp(
+                "10.0.0.1",
+                80,
+                scheduler="sh",
+                flags=0x9,
+                timeout=50,
+                netmask=0xFFFF0000,
+                pe_name="sip",
+            ),
+            (
+                Dest("10.0.0.3", 8080, fwd=MASQ, weight=4),
+                Dest("10.0.0.4", 80, fwd=TUN, tun_type=1, tun_port=99, tun_flags=2),
+                Dest("10.0.0.5", 80, fwd=TUN, tun_type=2),
+                Dest("2001:db8::9", 80, fwd=TUN),
+            ),
+        ),
+        ServiceState(Service.fw(4294967295, af=uapi.AF_INET6, flags=1, timeout=10, netmask=120)),
         ServiceState(Service.udp("2001:db8::1", 53, flags=uapi.IP_VS_SVC_F_ONEPACKET)),
     ]
     # fwmark 4294967295 sorts first: libipvs's fwmark difference wraps around (and %d prints -1).
@@ -145,6 +183,7 @@ def test_names_unless_numeric() -> None:
 def test_sort_wraps_like_ipvsadm() -> None:
     """libipvs compares addresses by a 32-bit difference: 10.x sorts after 200.x, so
     10 < 100 < 200 < 10 is a cycle and the result depends on glibc's merge order."""
+
     def order(*addrs: str) -> list[str]:
         states = [ServiceState(Service.tcp(a, 80)) for a in addrs]
         return [s.service.addr for s in listing.sort_states(states, 0)]
@@ -155,15 +194,27 @@ def test_sort_wraps_like_ipvsadm() -> None:
 
 
 def test_sort_keys_fwmark_family_protocol_address_port() -> None:
-    fw = [ServiceState(Service.fw(7)), ServiceState(Service.fw(3, af=uapi.AF_INET6)),
-          ServiceState(Service.fw(3))]
-    other = [ServiceState(Service.udp("10.0.0.1", 80)),
-             ServiceState(Service.tcp("2001:db8::1", 80)),
-             ServiceState(Service.tcp("10.0.0.1", 81)), ServiceState(Service.tcp("10.0.0.1", 80))]
+    fw = [
+        ServiceState(Service.fw(7)),
+        ServiceState(Service.fw(3, af=uapi.AF_INET6)),
+        ServiceState(Service.fw(3)),
+    ]
+    other = [
+        ServiceState(Service.udp("10.0.0.1", 80)),
+        ServiceState(Service.tcp("2001:db8::1", 80)),
+        ServiceState(Service.tcp("10.0.0.1", 81)),
+        ServiceState(Service.tcp("10.0.0.1", 80)),
+    ]
     got = [s.service for s in listing.sort_states(fw + other, 0)]
     assert [(s.fwmark, s.af, s.protocol, s.addr, s.port) for s in got] == [
-        (0, 2, 6, "10.0.0.1", 80), (0, 2, 6, "10.0.0.1", 81), (0, 2, 17, "10.0.0.1", 80),
-        (0, 10, 6, "2001:db8::1", 80), (3, 2, 0, "", 0), (3, 10, 0, "", 0), (7, 2, 0, "", 0)]
+        (0, 2, 6, "10.0.0.1", 80),
+        (0, 2, 6, "10.0.0.1", 81),
+        (0, 2, 17, "10.0.0.1", 80),
+        (0, 10, 6, "2001:db8::1", 80),
+        (3, 2, 0, "", 0),
+        (3, 10, 0, "", 0),
+        (7, 2, 0, "", 0),
+    ]
     assert [s.service.fwmark for s in listing.sort_states(fw, FMT_NOSORT)] == [7, 3, 3]
 
 
@@ -177,11 +228,14 @@ def test_msort_is_glibc_merge_order() -> None:
 
 def test_timeouts_and_daemons() -> None:
     assert listing.timeouts_text(Timeouts(900, 120, 300)) == (
-        "Timeout (tcp tcpfin udp): 900 120 300\n")
-    assert listing.daemons_text([
-        Daemon(1, "eth0", 0, 1472, "224.0.0.81", 8848, 1), Daemon(2, "eth1", 5)]) == (
+        "Timeout (tcp tcpfin udp): 900 120 300\n"
+    )
+    assert listing.daemons_text(
+        [Daemon(1, "eth0", 0, 1472, "224.0.0.81", 8848, 1), Daemon(2, "eth1", 5)]
+    ) == (
         "master sync daemon (mcast=eth0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, "
-        "ttl=1)\nbackup sync daemon (mcast=eth1, syncid=5)\n")
+        "ttl=1)\nbackup sync daemon (mcast=eth1, syncid=5)\n"
+    )
 
 
 def test_connections_from_proc_rows() -> None:
@@ -202,7 +256,11 @@ def test_connections_from_proc_rows() -> None:
         "TCP 59:59  NONE        192.168.1.50:51235 192.168.1.100:80   10.0.0.2:80",
     ]
     pe = listing.connections_text([c for c in conns if c], FMT_NUMERIC | FMT_PERSISTENTCONN)
-    assert pe.splitlines()[1] == ("pro expire state       source             virtual            "
-                                  "destination        pe name          pe_data")
-    assert pe.splitlines()[4] == ("TCP 59:59  NONE        192.168.1.50:51235 192.168.1.100:80   "
-                                  "10.0.0.2:80      sip                1@a")
+    assert pe.splitlines()[1] == (
+        "pro expire state       source             virtual            "
+        "destination        pe name          pe_data"
+    )
+    assert pe.splitlines()[4] == (
+        "TCP 59:59  NONE        192.168.1.50:51235 192.168.1.100:80   "
+        "10.0.0.2:80      sip                1@a"
+    )

@@ -8,6 +8,7 @@ from tcpvs import __version__
 from tcpvs.config import parse_config
 from tcpvs.listing import merge_snapshots, render_config, render_json, snapshot
 from tcpvs.table import Table
+from tests.support.limits import default_maxclients
 
 
 def man_page_table() -> Table:
@@ -22,14 +23,16 @@ def man_page_table() -> Table:
     return table
 
 
-# Spec A.4's example, in creation order (KTCPVS printed servers and rules reversed).
-MAN_PAGE_LISTING = f"""\
+def man_page_listing() -> str:
+    """Spec A.4's example, in creation order (KTCPVS printed servers and rules reversed);
+    maxclients is the default this process's open-files limit gives (docs/config.md)."""
+    return f"""\
 TCP Virtual Server version {__version__}
 Virtual web {{
     listen = 0.0.0.0:80
     scheduler = http
     startservers = 8
-    maxclients = 256
+    maxclients = {default_maxclients()}
     minspareservers = 6
     maxspareservers = 18
     server = 192.168.10.1:80 1
@@ -43,13 +46,13 @@ Virtual web {{
 
 
 def test_list_numeric_is_ktcpvs_layout_byte_for_byte():
-    assert render_config(snapshot(man_page_table()), numeric=True) == MAN_PAGE_LISTING
+    assert render_config(snapshot(man_page_table()), numeric=True) == man_page_listing()
 
 
 def test_one_service_has_no_header():
     table = man_page_table()
     text = render_config(snapshot(table, "web"), header=False)
-    assert text == MAN_PAGE_LISTING.split("\n", 1)[1]
+    assert text == man_page_listing().split("\n", 1)[1]
 
 
 def test_empty_table_lists_only_the_header():
@@ -69,7 +72,7 @@ def test_hhttp_prints_match_for_every_rule_and_redirect_when_set():
         "    listen = 127.0.0.1:8080\n"
         "    scheduler = hhttp\n"
         "    startservers = 8\n"
-        "    maxclients = 256\n"
+        f"    maxclients = {default_maxclients()}\n"
         "    minspareservers = 6\n"
         "    maxspareservers = 18\n"
         "    redirect = 127.0.0.1:80\n"
@@ -137,7 +140,7 @@ def test_stats_are_comments_that_keep_the_listing_loadable():
         " bytes in 600 / out 3000, failures 1"
     )
     without_comments = [line.split("  #")[0] for line in lines if not line.startswith("    #")]
-    assert without_comments == MAN_PAGE_LISTING.splitlines()
+    assert without_comments == man_page_listing().splitlines()
     assert snapshot(parse_config(text, "stats.conf"))["services"][0]["servers"] == [
         {**s, "stats": {k: 0 for k in s["stats"]}}
         for s in snapshot(table)["services"][0]["servers"]
@@ -193,7 +196,7 @@ def test_merge_snapshots_sums_every_counter_and_keeps_the_table():
         }
         for i in range(3)
     ]
-    assert render_config(merged) == MAN_PAGE_LISTING  # the table itself is the first's
+    assert render_config(merged) == man_page_listing()  # the table itself is the first's
     assert a == _counted(40, 1) and b == _counted(2, 5)  # the inputs are not modified
 
 

@@ -142,8 +142,6 @@ def test_large_bodies_move_by_splice_and_small_ones_by_copy(traced):
     assert small.calls.get("splice", 0) == 0, small.calls
 
 
-
-
 @pytest.mark.timeout(120)
 def test_long_tunnels_go_on_by_splice_and_short_ones_by_copy(budget_daemon, backends):
     d, _ = budget_daemon

@@ -23,6 +23,7 @@ from tcpvs import __version__
 from tcpvs.config import parse_config
 from tcpvs.listing import snapshot
 from tcpvsadm.cli import run
+from tests.support.limits import default_maxclients
 from tests.test_control_server import ControlDaemon
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,13 +86,16 @@ def seed_table(adm: Admin) -> None:
     adm.ok("--add-rule", "-i", "http", "--pattern=.*", "-r", R3)
 
 
-SEED_LISTING = f"""\
+def seed_listing() -> str:
+    """The seed table's `-L -n`; the daemon is a Switch in this process, so maxclients is the
+    default this process's open-files limit gives (docs/config.md)."""
+    return f"""\
 TCP Virtual Server version {__version__}
 Virtual http {{
     listen = 0.0.0.0:8080
     scheduler = http
     startservers = 8
-    maxclients = 256
+    maxclients = {default_maxclients()}
     minspareservers = 6
     maxspareservers = 18
     server = {R1} 1
@@ -106,18 +110,18 @@ Virtual http {{
 
 def test_seed_readme_sequence(adm, tmp_path):
     seed_table(adm)
-    assert adm.listing() == SEED_LISTING
+    assert adm.listing() == seed_listing()
     listed = adm.ok("--list")  # names, as the README runs it: still the same table
     assert listed.splitlines()[0] == f"TCP Virtual Server version {__version__}"
     assert snapshot(parse_config(listed, "list"))["services"][0]["servers"] == [
         s for s in adm.daemon.snapshot()["services"][0]["servers"]
     ]
     config = tmp_path / "seed.conf"
-    config.write_text(SEED_LISTING)
+    config.write_text(seed_listing())
     adm.ok("-F")
     assert adm.listing() == f"TCP Virtual Server version {__version__}\n"
     adm.ok("-f", str(config))
-    assert adm.listing() == SEED_LISTING
+    assert adm.listing() == seed_listing()
     adm.ok("--stop", "-i", "http")  # not running: nothing to do
     adm.ok("--stop")
     assert adm.daemon.snapshot()["services"][0]["running"] is False
@@ -127,14 +131,14 @@ def test_no_arguments_lists_and_tcpvs_socket_is_honoured(adm):
     seed_table(adm)
     done = tcpvsadm(env={"TCPVS_SOCKET": adm.daemon.path})
     assert done.returncode == 0
-    assert snapshot(parse_config(done.stdout, "x")) == snapshot(parse_config(SEED_LISTING, "x"))
+    assert snapshot(parse_config(done.stdout, "x")) == snapshot(parse_config(seed_listing(), "x"))
 
 
 def test_list_one_service_json_and_stats(adm):
     seed_table(adm)
     adm.ok("-A", "-i", "other", "-l", "127.0.0.1:8181", "-s", "wlc")
     one = adm.ok("-Ln", "-i", "http")
-    assert one == SEED_LISTING.split("\n", 1)[1]  # no version header for one service
+    assert one == seed_listing().split("\n", 1)[1]  # no version header for one service
     assert json.loads(adm.ok("-L", "--json")) == adm.daemon.snapshot()
     assert json.loads(adm.ok("-L", "-i", "other", "--json")) == adm.daemon.snapshot("other")
     stats = adm.ok("-L", "-n", "--stats", "-i", "other")
@@ -203,7 +207,9 @@ def test_bad_config_file_changes_nothing(adm, tmp_path):
     seed_table(adm)
     before = adm.listing()
     bad = tmp_path / "bad.conf"
-    bad.write_text(SEED_LISTING.replace("    scheduler = http\n", "    scheduler = http\n\n  x\n"))
+    bad.write_text(
+        seed_listing().replace("    scheduler = http\n", "    scheduler = http\n\n  x\n")
+    )
     assert adm.refused("-f", str(bad)) == f"{bad}:6: unknown key 'x'\n"
     bad.write_text("Virtual a {\n}\nVirtual b {\n    scheduler = nosuch\n}\n")
     assert adm.refused("-f", str(bad)) == f"{bad}:4: Scheduler not found\n"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from tcpvs.master import Master
 from tcpvs.switch import Switch
 from tcpvs.table import Table
 from tests.support.client import get
+from tests.support.limits import default_maxclients, soft_nofile
 from tests.support.procs import (
     ROOT,
     Backend,
@@ -102,11 +102,6 @@ def wait_for(check, what: str, seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
-def soft_nofile(pid: int) -> int:
-    text = Path(f"/proc/{pid}/limits").read_text()
-    return int(re.search(r"^Max open files\s+(\d+)", text, re.M).group(1))
-
-
 @dataclass
 class Lab:
     """tcpvsd --workers 2 serving service `web` (/a/ -> r1, else r2) on `port`."""
@@ -166,7 +161,7 @@ def test_commands_reach_both_workers_and_stats_sum_them(lab):
         "Virtual web {\n"
         f"    listen = 127.0.0.1:{lab.port}\n"
         "    scheduler = http\n"
-        "    startservers = 8\n    maxclients = 256\n"
+        f"    startservers = 8\n    maxclients = {default_maxclients(workers[0]['pid'])}\n"
         "    minspareservers = 6\n    maxspareservers = 18\n"
         f"    server = {lab.r1.address} 1\n    server = {lab.r2.address} 1\n"
         f'    rule = pattern "^/a/" use server {lab.r1.address}\n'

@@ -104,6 +104,8 @@ def decode_request(line: bytes) -> tuple[str, dict[str, Any]]:
         message = json.loads(line)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("request is not a JSON object") from None
+    except RecursionError:  # json's parser recurses once per nested array or object
+        raise BadRequest("request nested too deeply") from None
     if not isinstance(message, dict):
         raise BadRequest("request is not a JSON object")
     op = message.get("op")

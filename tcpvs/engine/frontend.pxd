@@ -26,6 +26,7 @@ cdef class Frontend:
     cpdef tunnel_to_client(self, data)
     cpdef tunnel_to_server(self, data)
     cdef _copied(self, Py_ssize_t n)
+    cpdef follow_server_writing(self, BackendConnection conn)
 
 
 cdef class RawFrontend(Frontend):

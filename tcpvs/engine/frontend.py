@@ -204,8 +204,16 @@ class Frontend:
             conn.write(pending)
         if self._client_eof and conn.transport is not None and conn.transport.can_write_eof():
             conn.transport.write_eof()
-        self.resume_client_reading()
         conn.attach(self)
+        self.follow_server_writing(conn)
+
+    def follow_server_writing(self, conn: BackendConnection) -> None:
+        """Just after the first write to a server: read the client again unless that write
+        filled the server's buffer (its pause_writing came while no peer was attached)."""
+        if conn.paused:
+            self.pause_client_reading()
+        else:
+            self.resume_client_reading()
 
     def tunnel_to_client(self, data: bytes) -> None:
         self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]

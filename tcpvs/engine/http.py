@@ -31,6 +31,8 @@ from tcpvs.sched.base import ScheduleContext
 # A chunked request body is buffered up to this size before a server is chosen, so that bad
 # chunk framing is refused before anything is sent; larger bodies stream (still validated).
 CHUNKED_BUFFER = 64 * 1024
+# RFC 9110 9.2.2: requests that may be repeated with the same effect as once.
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
 class HttpFrontend(Frontend):
@@ -108,6 +110,9 @@ class HttpFrontend(Frontend):
         self._client_eof = True
         if self._req is None:
             return False  # idle or a partial head: nothing more will come, close
+        if not self._body_complete and not self._resp_started:
+            self._fail(400)  # the body can never be completed: end it now, not at a timeout
+            return True
         return True  # let the response in flight finish; closed after it
 
     def _read_head(self, buf: bytes | bytearray) -> None:
@@ -240,6 +245,8 @@ class HttpFrontend(Frontend):
         out = raw[:-2] + self._xff if self.listener.service.settings["forwardfor"] else raw
         conn.write(out + self._take_body() if self._body_avail else out)
         conn.attach(self)
+        if self.backend is conn:  # (attaching replays what the server sent early)
+            self.follow_server_writing(conn)
 
     # -- server bytes -------------------------------------------------------------------------
 
@@ -432,7 +439,15 @@ class HttpFrontend(Frontend):
         if resp is not None and resp.body == BODY_UNTIL_CLOSE:
             self._end_response()
         elif resp is None:
-            if conn.reused and not self._resp_buf and self._req.body == BODY_NONE:
+            # A pooled connection found closed may just have gone stale, or the server may
+            # have started on the request and died: only a request that is safe to repeat
+            # (RFC 9110 9.2.2: idempotent, nothing to resend but its head) is sent again.
+            if (
+                conn.reused
+                and not self._resp_buf
+                and self._req.body == BODY_NONE
+                and self._req.method in IDEMPOTENT
+            ):
                 server = self._server
                 if server is not None:
                     server.conns -= 1

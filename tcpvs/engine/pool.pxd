@@ -12,6 +12,7 @@ cdef class BackendConnection:
     cdef public bint reused
     cdef public double idle_deadline
     cdef public list early
+    cdef public bint paused
 
     cpdef attach(self, peer)
     cpdef write(self, data)

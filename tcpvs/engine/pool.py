@@ -24,7 +24,16 @@ class BackendConnection:
     """One TCP connection to a real server (an asyncio.Protocol, not derived from it for the
     same reason as Frontend)."""
 
-    __slots__ = ("pool", "server", "transport", "peer", "reused", "idle_deadline", "early")
+    __slots__ = (
+        "pool",
+        "server",
+        "transport",
+        "peer",
+        "reused",
+        "idle_deadline",
+        "early",
+        "paused",
+    )
 
     def __init__(self, pool: ServerPool, server: RealServer) -> None:
         self.pool = pool
@@ -36,6 +45,9 @@ class BackendConnection:
         # Bytes (and b"" for EOF) a server sent before its first owner was attached: a server
         # may speak first, and the loop can deliver that before the connecting task resumes.
         self.early: list[bytes] | None = []
+        # Our writes are over the transport's high-water mark: the client must stay paused.
+        # Kept while no peer is attached, so a peer attached after its first write still knows.
+        self.paused = False
 
     def attach(self, peer: Frontend) -> None:
         """Hand the connection to a client-side protocol (replaying anything that came early)."""
@@ -78,10 +90,12 @@ class BackendConnection:
             self.pool.forget(self)
 
     def pause_writing(self) -> None:
+        self.paused = True
         if self.peer is not None:
             self.peer.pause_client_reading()
 
     def resume_writing(self) -> None:
+        self.paused = False
         if self.peer is not None:
             self.peer.resume_client_reading()
 

@@ -30,8 +30,12 @@ class IPVS:
     def __enter__(self) -> IPVS:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -53,8 +57,9 @@ class IPVS:
         return codec.decode_service(msgs[0].attrs)
 
     def dests(self, svc: Service) -> list[Dest]:
-        msgs = self._sock.request("dests", uapi.IPVS_CMD_GET_DEST,
-                                  codec.service_attr(svc, key_only=True), dump=True)
+        msgs = self._sock.request(
+            "dests", uapi.IPVS_CMD_GET_DEST, codec.service_attr(svc, key_only=True), dump=True
+        )
         return [codec.decode_dest(m.attrs, svc.af) for m in msgs]
 
     def state(self) -> list[ServiceState]:
@@ -109,12 +114,12 @@ class IPVS:
     # ---- settings and sync daemons --------------------------------------------------------
     def set_timeouts(self, timeouts: Timeouts) -> None:
         """0 keeps a timeout's current value."""
-        self._sock.request("set_timeouts", uapi.IPVS_CMD_SET_CONFIG,
-                           codec.timeout_attrs(timeouts))
+        self._sock.request("set_timeouts", uapi.IPVS_CMD_SET_CONFIG, codec.timeout_attrs(timeouts))
 
     def start_daemon(self, daemon: Daemon) -> None:
         self._sock.request("start_daemon", uapi.IPVS_CMD_NEW_DAEMON, codec.daemon_attr(daemon))
 
     def stop_daemon(self, daemon: Daemon) -> None:
-        self._sock.request("stop_daemon", uapi.IPVS_CMD_DEL_DAEMON,
-                           codec.daemon_attr(daemon, stop=True))
+        self._sock.request(
+            "stop_daemon", uapi.IPVS_CMD_DEL_DAEMON, codec.daemon_attr(daemon, stop=True)
+        )

@@ -29,7 +29,11 @@ from tcpvs.ipvs.options import (
 )
 
 ADD_SERVICE, EDIT_SERVICE, ADD_SERVER, EDIT_SERVER = (
-    "add-service", "edit-service", "add-server", "edit-server")
+    "add-service",
+    "edit-service",
+    "add-server",
+    "edit-server",
+)
 DRAIN_SERVER, DELETE_SERVER, DELETE_SERVICE = "drain-server", "delete-server", "delete-service"
 
 
@@ -147,30 +151,47 @@ _ACTIONS: dict[str, Callable[[IPVS, Op], None]] = {
 }
 
 
-def execute(ipvs: IPVS, ops: Sequence[Op], drain_timeout: float, *,
-            clock: Callable[[], float] = time.monotonic,
-            sleep: Callable[[float], None] = time.sleep, poll: float = 0.5) -> None:
+def execute(
+    ipvs: IPVS,
+    ops: Sequence[Op],
+    drain_timeout: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = 0.5,
+) -> None:
     """Carry out a plan; IPVSError stops it at the failing step."""
     drained = [op for op in ops if op.kind == DRAIN_SERVER]
     waited = False
     for op in ops:
         if op.kind in (DELETE_SERVER, DELETE_SERVICE) and drained and not waited:
-            wait_drained(ipvs, drained, clock() + drain_timeout, clock=clock, sleep=sleep,
-                         poll=poll)
+            wait_drained(
+                ipvs, drained, clock() + drain_timeout, clock=clock, sleep=sleep, poll=poll
+            )
             waited = True
         _ACTIONS[op.kind](ipvs, op)
 
 
-def wait_drained(ipvs: IPVS, drained: Sequence[Op], deadline: float, *,
-                 clock: Callable[[], float], sleep: Callable[[float], None],
-                 poll: float) -> None:
+def wait_drained(
+    ipvs: IPVS,
+    drained: Sequence[Op],
+    deadline: float,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    poll: float,
+) -> None:
     """Poll until no drained server has active connections, or until the deadline."""
     groups: dict[tuple, tuple[Service, set[tuple]]] = {}
     for op in drained:
         groups.setdefault(op.service.key, (op.service, set()))[1].add(_dest(op).key)
     while True:
-        busy = any(d.active_conns for svc, keys in groups.values()
-                   for d in ipvs.dests(svc) if d.key in keys)
+        busy = any(
+            d.active_conns
+            for svc, keys in groups.values()
+            for d in ipvs.dests(svc)
+            if d.key in keys
+        )
         if not busy or clock() >= deadline:
             return
         sleep(min(poll, max(0.0, deadline - clock())))

@@ -58,9 +58,14 @@ MINIMUM_IPVS_VERSION = 0x010104
 def _modprobe() -> bool:
     """ipvsadm loads ip_vs itself when IPVS cannot be reached; quietly, as a best effort."""
     try:
-        done = subprocess.run(["/sbin/modprobe", "--", "ip_vs"], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              check=False, timeout=30)
+        done = subprocess.run(
+            ["/sbin/modprobe", "--", "ip_vs"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -92,9 +97,11 @@ class _Session:
                     raise Exit(2, IPVSUnavailable(exc.errno).message + "\n") from None
         assert self.ipvs is not None and self.info is not None
         if self.info.version < MINIMUM_IPVS_VERSION:
-            self.err.write("Warning: IPVS version mismatch: \n"
-                           f"  Kernel compiled with IPVS version {self.info.version_text}\n"
-                           "  ipvsadm v1.31  requires minimum IPVS version 1.1.4\n\n")
+            self.err.write(
+                "Warning: IPVS version mismatch: \n"
+                f"  Kernel compiled with IPVS version {self.info.version_text}\n"
+                "  ipvsadm v1.31  requires minimum IPVS version 1.1.4\n\n"
+            )
         return self.ipvs
 
     def close(self) -> None:
@@ -169,15 +176,19 @@ class _Session:
                 t = self.kernel.timeouts()
             except IPVSError:
                 raise Exit(1) from None
-            self.out.write(jsonout.dumps(jsonout.timeouts_doc(t)) if as_json
-                           else listing.timeouts_text(t))
+            self.out.write(
+                jsonout.dumps(jsonout.timeouts_doc(t)) if as_json else listing.timeouts_text(t)
+            )
         elif ce.has(OPTC_DAEMON):
             try:
                 daemons = self.kernel.daemons()
             except IPVSError:
                 raise Exit(1) from None
-            self.out.write(jsonout.dumps(jsonout.daemons_doc(daemons)) if as_json
-                           else listing.daemons_text(daemons))
+            self.out.write(
+                jsonout.dumps(jsonout.daemons_doc(daemons))
+                if as_json
+                else listing.daemons_text(daemons)
+            )
         else:
             self.list_all(ce.fmt, as_json)
 
@@ -192,8 +203,9 @@ class _Session:
             info = self.info
             assert info is not None
             # Printed before the dump, as ipvsadm does (it stays even if the dump fails).
-            self.out.write(f"IP Virtual Server version {info.version_text} "
-                           f"(size={info.conn_tab_size})\n")
+            self.out.write(
+                f"IP Virtual Server version {info.version_text} (size={info.conn_tab_size})\n"
+            )
         try:
             services = self.kernel.services()
         except IPVSError as exc:
@@ -211,8 +223,11 @@ class _Session:
         except IPVSError as exc:
             raise Exit(1, exc.message + "\n") from None
         (state,) = self._states([svc])
-        self.out.write(jsonout.dumps(jsonout.table_doc(None, [state], ce.fmt)) if as_json
-                       else listing.list_service(state, ce.fmt))
+        self.out.write(
+            jsonout.dumps(jsonout.table_doc(None, [state], ce.fmt))
+            if as_json
+            else listing.list_service(state, ce.fmt)
+        )
 
     def list_conn(self, fmt: int, as_json: bool) -> None:
         try:
@@ -224,8 +239,11 @@ class _Session:
         if not first:
             raise Exit(1, f"unexpected input from {CONN_PROC_FILE}\n")
         conns = [c for c in map(parse_line, rest) if c is not None]
-        self.out.write(jsonout.dumps(jsonout.connections_doc(conns)) if as_json
-                       else listing.connections_text(conns, fmt))
+        self.out.write(
+            jsonout.dumps(jsonout.connections_doc(conns))
+            if as_json
+            else listing.connections_text(conns, fmt)
+        )
 
     def apply(self, ce: Command) -> int:
         name = ce.apply_file
@@ -247,8 +265,14 @@ class _Session:
             raise Exit(1, exc.message + "\n") from None
         ops = apply.plan(current, desired)
         if ce.has(OPTC_JSON):
-            self.out.write(jsonout.dumps({"dry_run": ce.has(OPTC_DRY_RUN), "plan": [
-                {"op": op.kind, "command": op.command()} for op in ops]}))
+            self.out.write(
+                jsonout.dumps(
+                    {
+                        "dry_run": ce.has(OPTC_DRY_RUN),
+                        "plan": [{"op": op.kind, "command": op.command()} for op in ops],
+                    }
+                )
+            )
         elif ce.has(OPTC_DRY_RUN):
             self.out.write("".join(op.command() + "\n" for op in ops))
         if ce.has(OPTC_DRY_RUN):

@@ -37,8 +37,18 @@ from tcpvs.ipvs.netlink import (
     parse_attrs,
 )
 
-_STATS_FIELDS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes",
-                 "cps", "inpps", "outpps", "inbps", "outbps")
+_STATS_FIELDS = (
+    "conns",
+    "inpkts",
+    "outpkts",
+    "inbytes",
+    "outbytes",
+    "cps",
+    "inpps",
+    "outpps",
+    "inbps",
+    "outbps",
+)
 
 
 def _netmask_wire(svc: Service) -> bytes:
@@ -90,9 +100,11 @@ def dest_attr(dest: Dest) -> bytes:
 
 
 def daemon_attr(daemon: Daemon, *, stop: bool = False) -> bytes:
-    parts = [nla_u32(uapi.IPVS_DAEMON_ATTR_STATE, daemon.state),
-             nla_string(uapi.IPVS_DAEMON_ATTR_MCAST_IFN, daemon.mcast_ifn),
-             nla_u32(uapi.IPVS_DAEMON_ATTR_SYNC_ID, daemon.syncid)]
+    parts = [
+        nla_u32(uapi.IPVS_DAEMON_ATTR_STATE, daemon.state),
+        nla_string(uapi.IPVS_DAEMON_ATTR_MCAST_IFN, daemon.mcast_ifn),
+        nla_u32(uapi.IPVS_DAEMON_ATTR_SYNC_ID, daemon.syncid),
+    ]
     if not stop:
         if daemon.sync_maxlen:
             parts.append(nla_u16(uapi.IPVS_DAEMON_ATTR_SYNC_MAXLEN, daemon.sync_maxlen))
@@ -102,21 +114,32 @@ def daemon_attr(daemon: Daemon, *, stop: bool = False) -> bytes:
             parts.append(nla_u8(uapi.IPVS_DAEMON_ATTR_MCAST_TTL, daemon.mcast_ttl))
         if daemon.mcast_group:
             if ":" in daemon.mcast_group:
-                parts.append(nla(uapi.IPVS_DAEMON_ATTR_MCAST_GROUP6,
-                                 socket.inet_pton(uapi.AF_INET6, daemon.mcast_group)))
+                parts.append(
+                    nla(
+                        uapi.IPVS_DAEMON_ATTR_MCAST_GROUP6,
+                        socket.inet_pton(uapi.AF_INET6, daemon.mcast_group),
+                    )
+                )
             else:
-                parts.append(nla(uapi.IPVS_DAEMON_ATTR_MCAST_GROUP,
-                                 socket.inet_pton(uapi.AF_INET, daemon.mcast_group)))
+                parts.append(
+                    nla(
+                        uapi.IPVS_DAEMON_ATTR_MCAST_GROUP,
+                        socket.inet_pton(uapi.AF_INET, daemon.mcast_group),
+                    )
+                )
     return nla_nested(uapi.IPVS_CMD_ATTR_DAEMON, *parts)
 
 
 def timeout_attrs(t: Timeouts) -> bytes:
-    return (nla_u32(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp)
-            + nla_u32(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin)
-            + nla_u32(uapi.IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp))
+    return (
+        nla_u32(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp)
+        + nla_u32(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin)
+        + nla_u32(uapi.IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp)
+    )
 
 
 # ---- replies -------------------------------------------------------------------------------
+
 
 def decode_stats(attrs: dict[int, bytes], key64: int, key32: int) -> Stats:
     """Prefer the 64-bit set; the 32-bit one mixes u32 counters with u64 byte counts."""
@@ -124,8 +147,9 @@ def decode_stats(attrs: dict[int, bytes], key64: int, key32: int) -> Stats:
     if raw is None:
         return Stats()
     st = parse_attrs(raw)
-    return Stats(**{name: get_uint(st[i + 1]) if i + 1 in st else 0
-                    for i, name in enumerate(_STATS_FIELDS)})
+    return Stats(
+        **{name: get_uint(st[i + 1]) if i + 1 in st else 0 for i, name in enumerate(_STATS_FIELDS)}
+    )
 
 
 def _addr_text(raw: bytes, af: int) -> str:
@@ -140,8 +164,9 @@ def decode_service(msg_attrs: dict[int, bytes]) -> Service:
     flags_raw = a.get(uapi.IPVS_SVC_ATTR_FLAGS, bytes(8))
     flags, mask = struct.unpack_from("=II", flags_raw)
     netmask_raw = a.get(uapi.IPVS_SVC_ATTR_NETMASK, bytes(4))
-    netmask = (get_u32(netmask_raw) if af == uapi.AF_INET6
-               else struct.unpack_from("!I", netmask_raw)[0])
+    netmask = (
+        get_u32(netmask_raw) if af == uapi.AF_INET6 else struct.unpack_from("!I", netmask_raw)[0]
+    )
     return Service(
         af=af,
         fwmark=fwmark,
@@ -159,8 +184,11 @@ def decode_service(msg_attrs: dict[int, bytes]) -> Service:
 
 def decode_dest(msg_attrs: dict[int, bytes], svc_af: int) -> Dest:
     a = parse_attrs(msg_attrs[uapi.IPVS_CMD_ATTR_DEST])
-    af = get_u16(a[uapi.IPVS_DEST_ATTR_ADDR_FAMILY]) if uapi.IPVS_DEST_ATTR_ADDR_FAMILY in a \
+    af = (
+        get_u16(a[uapi.IPVS_DEST_ATTR_ADDR_FAMILY])
+        if uapi.IPVS_DEST_ATTR_ADDR_FAMILY in a
         else svc_af
+    )
 
     def u32(key: int) -> int:
         return get_u32(a[key]) if key in a else 0
@@ -173,11 +201,14 @@ def decode_dest(msg_attrs: dict[int, bytes], svc_af: int) -> Dest:
         weight=struct.unpack("=i", a[uapi.IPVS_DEST_ATTR_WEIGHT][:4])[0],
         u_threshold=u32(uapi.IPVS_DEST_ATTR_U_THRESH),
         l_threshold=u32(uapi.IPVS_DEST_ATTR_L_THRESH),
-        tun_type=get_u8(a[uapi.IPVS_DEST_ATTR_TUN_TYPE]) if uapi.IPVS_DEST_ATTR_TUN_TYPE in a
+        tun_type=get_u8(a[uapi.IPVS_DEST_ATTR_TUN_TYPE])
+        if uapi.IPVS_DEST_ATTR_TUN_TYPE in a
         else 0,
-        tun_port=get_be16(a[uapi.IPVS_DEST_ATTR_TUN_PORT]) if uapi.IPVS_DEST_ATTR_TUN_PORT in a
+        tun_port=get_be16(a[uapi.IPVS_DEST_ATTR_TUN_PORT])
+        if uapi.IPVS_DEST_ATTR_TUN_PORT in a
         else 0,
-        tun_flags=get_u16(a[uapi.IPVS_DEST_ATTR_TUN_FLAGS]) if uapi.IPVS_DEST_ATTR_TUN_FLAGS in a
+        tun_flags=get_u16(a[uapi.IPVS_DEST_ATTR_TUN_FLAGS])
+        if uapi.IPVS_DEST_ATTR_TUN_FLAGS in a
         else 0,
         active_conns=u32(uapi.IPVS_DEST_ATTR_ACTIVE_CONNS),
         inact_conns=u32(uapi.IPVS_DEST_ATTR_INACT_CONNS),
@@ -187,17 +218,21 @@ def decode_dest(msg_attrs: dict[int, bytes], svc_af: int) -> Dest:
 
 
 def decode_info(msg_attrs: dict[int, bytes]) -> Info:
-    return Info(version=get_u32(msg_attrs[uapi.IPVS_INFO_ATTR_VERSION]),
-                conn_tab_size=get_u32(msg_attrs[uapi.IPVS_INFO_ATTR_CONN_TAB_SIZE]))
+    return Info(
+        version=get_u32(msg_attrs[uapi.IPVS_INFO_ATTR_VERSION]),
+        conn_tab_size=get_u32(msg_attrs[uapi.IPVS_INFO_ATTR_CONN_TAB_SIZE]),
+    )
 
 
 def decode_timeouts(msg_attrs: dict[int, bytes]) -> Timeouts:
     def get(key: int) -> int:
         return get_u32(msg_attrs[key]) if key in msg_attrs else 0
 
-    return Timeouts(tcp=get(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP),
-                    tcp_fin=get(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN),
-                    udp=get(uapi.IPVS_CMD_ATTR_TIMEOUT_UDP))
+    return Timeouts(
+        tcp=get(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP),
+        tcp_fin=get(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN),
+        udp=get(uapi.IPVS_CMD_ATTR_TIMEOUT_UDP),
+    )
 
 
 def decode_daemon(msg_attrs: dict[int, bytes]) -> Daemon:
@@ -212,10 +247,13 @@ def decode_daemon(msg_attrs: dict[int, bytes]) -> Daemon:
         mcast_ifn=get_string(a.get(uapi.IPVS_DAEMON_ATTR_MCAST_IFN, b"")),
         syncid=get_u32(a.get(uapi.IPVS_DAEMON_ATTR_SYNC_ID, bytes(4))),
         sync_maxlen=get_u16(a[uapi.IPVS_DAEMON_ATTR_SYNC_MAXLEN])
-        if uapi.IPVS_DAEMON_ATTR_SYNC_MAXLEN in a else 0,
+        if uapi.IPVS_DAEMON_ATTR_SYNC_MAXLEN in a
+        else 0,
         mcast_group=group,
         mcast_port=get_u16(a[uapi.IPVS_DAEMON_ATTR_MCAST_PORT])
-        if uapi.IPVS_DAEMON_ATTR_MCAST_PORT in a else 0,
+        if uapi.IPVS_DAEMON_ATTR_MCAST_PORT in a
+        else 0,
         mcast_ttl=get_u8(a[uapi.IPVS_DAEMON_ATTR_MCAST_TTL])
-        if uapi.IPVS_DAEMON_ATTR_MCAST_TTL in a else 0,
+        if uapi.IPVS_DAEMON_ATTR_MCAST_TTL in a
+        else 0,
     )

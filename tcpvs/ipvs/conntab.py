@@ -51,10 +51,20 @@ def parse_line(line: str) -> Connection | None:
     if daddr is None:
         daf, daddr = uapi.AF_INET, _text(uapi.AF_INET, d) or _v4(d)
     return Connection(
-        protocol=proto, af=af, client=client, cport=_hex(cport) & 0xFFFF, vaddr=vaddr,
-        vport=_hex(vport) & 0xFFFF, daf=daf, daddr=daddr, dport=_hex(dport) & 0xFFFF,
-        state=state, expires=int(expires) if expires.lstrip("-").isdigit() else 0,
-        pe_name=pe_name, pe_data=pe_data)
+        protocol=proto,
+        af=af,
+        client=client,
+        cport=_hex(cport) & 0xFFFF,
+        vaddr=vaddr,
+        vport=_hex(vport) & 0xFFFF,
+        daf=daf,
+        daddr=daddr,
+        dport=_hex(dport) & 0xFFFF,
+        state=state,
+        expires=int(expires) if expires.lstrip("-").isdigit() else 0,
+        pe_name=pe_name,
+        pe_data=pe_data,
+    )
 
 
 def read(path: str = CONN_PROC_FILE) -> list[Connection]:

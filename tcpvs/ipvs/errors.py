@@ -62,6 +62,8 @@ class IPVSUnavailable(IPVSError):
 
     def __init__(self, errno: int) -> None:
         super().__init__("init", errno)
-        self.message = (f"Can't initialize ipvs: {ipvs_strerror('init', errno)}\n"
-                        "Are you sure that IP Virtual Server is built in the kernel or as module?")
+        self.message = (
+            f"Can't initialize ipvs: {ipvs_strerror('init', errno)}\n"
+            "Are you sure that IP Virtual Server is built in the kernel or as module?"
+        )
         self.args = (self.message,)

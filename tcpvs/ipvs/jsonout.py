@@ -41,8 +41,11 @@ def service_doc(svc: Service) -> dict[str, Any]:
     if svc.fwmark:
         doc["fwmark"] = svc.fwmark
     else:
-        doc.update(protocol=PROTOCOL_NAMES.get(svc.protocol, str(svc.protocol)),
-                   address=svc.addr, port=svc.port)
+        doc.update(
+            protocol=PROTOCOL_NAMES.get(svc.protocol, str(svc.protocol)),
+            address=svc.addr,
+            port=svc.port,
+        )
     doc.update(
         scheduler=svc.scheduler,
         sched_flags=[f for f in sched_flags_text(svc).split(",") if f],
@@ -64,14 +67,24 @@ def dest_doc(dest: Dest) -> dict[str, Any]:
         if dest.tun_type == uapi.IP_VS_CONN_F_TUNNEL_TYPE_GUE:
             tunnel["port"] = dest.tun_port
         if dest.tun_type != uapi.IP_VS_CONN_F_TUNNEL_TYPE_IPIP:
-            tunnel["csum"] = ("nocsum", "csum", "remcsum")[dest.tun_flags] \
-                if dest.tun_flags < 3 else dest.tun_flags
+            tunnel["csum"] = (
+                ("nocsum", "csum", "remcsum")[dest.tun_flags]
+                if dest.tun_flags < 3
+                else dest.tun_flags
+            )
     return {
-        "af": _af(dest.af), "address": dest.addr, "port": dest.port,
-        "forward": FWD_NAMES.get(dest.fwd, str(dest.fwd)), "weight": dest.weight,
-        "u_threshold": dest.u_threshold, "l_threshold": dest.l_threshold,
-        "active_conns": dest.active_conns, "inact_conns": dest.inact_conns,
-        "persist_conns": dest.persist_conns, "tunnel": tunnel, "stats": asdict(dest.stats),
+        "af": _af(dest.af),
+        "address": dest.addr,
+        "port": dest.port,
+        "forward": FWD_NAMES.get(dest.fwd, str(dest.fwd)),
+        "weight": dest.weight,
+        "u_threshold": dest.u_threshold,
+        "l_threshold": dest.l_threshold,
+        "active_conns": dest.active_conns,
+        "inact_conns": dest.inact_conns,
+        "persist_conns": dest.persist_conns,
+        "tunnel": tunnel,
+        "stats": asdict(dest.stats),
     }
 
 
@@ -79,8 +92,10 @@ def table_doc(info: Info | None, states: Sequence[ServiceState], fmt: int) -> di
     doc: dict[str, Any] = {}
     if info is not None:
         doc.update(version=info.version_text, conn_tab_size=info.conn_tab_size)
-    doc["services"] = [dict(service_doc(s.service), dests=[dest_doc(d) for d in s.dests])
-                       for s in sort_states(states, fmt)]
+    doc["services"] = [
+        dict(service_doc(s.service), dests=[dest_doc(d) for d in s.dests])
+        for s in sort_states(states, fmt)
+    ]
     return doc
 
 
@@ -89,17 +104,39 @@ def timeouts_doc(t: Timeouts) -> dict[str, Any]:
 
 
 def daemons_doc(daemons: Sequence[Daemon]) -> dict[str, Any]:
-    return {"daemons": [
-        {"state": d.role, "mcast_interface": d.mcast_ifn, "syncid": d.syncid,
-         "maxlen": d.sync_maxlen or None, "group": d.mcast_group or None,
-         "port": d.mcast_port or None, "ttl": d.mcast_ttl or None}
-        for d in daemons if d.role != "none"]}
+    return {
+        "daemons": [
+            {
+                "state": d.role,
+                "mcast_interface": d.mcast_ifn,
+                "syncid": d.syncid,
+                "maxlen": d.sync_maxlen or None,
+                "group": d.mcast_group or None,
+                "port": d.mcast_port or None,
+                "ttl": d.mcast_ttl or None,
+            }
+            for d in daemons
+            if d.role != "none"
+        ]
+    }
 
 
 def connections_doc(conns: Sequence[Connection]) -> dict[str, Any]:
-    return {"connections": [
-        {"protocol": c.protocol, "expires": c.expires, "state": c.state,
-         "source": c.client, "source_port": c.cport, "virtual": c.vaddr,
-         "virtual_port": c.vport, "destination": c.daddr, "destination_port": c.dport,
-         "pe_name": c.pe_name or None, "pe_data": c.pe_data or None}
-        for c in conns]}
+    return {
+        "connections": [
+            {
+                "protocol": c.protocol,
+                "expires": c.expires,
+                "state": c.state,
+                "source": c.client,
+                "source_port": c.cport,
+                "virtual": c.vaddr,
+                "virtual_port": c.vport,
+                "destination": c.daddr,
+                "destination_port": c.dport,
+                "pe_name": c.pe_name or None,
+                "pe_data": c.pe_data or None,
+            }
+            for c in conns
+        ]
+    }

@@ -40,14 +40,19 @@ from tcpvs.ipvs.options import (
 )
 
 T = TypeVar("T")
-_RULE_SWITCH = {uapi.IP_VS_CONN_F_MASQ: "-m", uapi.IP_VS_CONN_F_TUNNEL: "-i",
-                uapi.IP_VS_CONN_F_LOCALNODE: "-g", uapi.IP_VS_CONN_F_DROUTE: "-g"}
+_RULE_SWITCH = {
+    uapi.IP_VS_CONN_F_MASQ: "-m",
+    uapi.IP_VS_CONN_F_TUNNEL: "-i",
+    uapi.IP_VS_CONN_F_LOCALNODE: "-g",
+    uapi.IP_VS_CONN_F_DROUTE: "-g",
+}
 _RULE_PROTO = {uapi.IPPROTO_TCP: "-t", uapi.IPPROTO_UDP: "-u", uapi.IPPROTO_SCTP: "--sctp-service"}
 TUN_FLAG_NAMES = ("-c", "+c", "r+c")
 TUN_FLAG_OPTS = ("--tun-nocsum", "--tun-csum", "--tun-remcsum")
 
 
 # ---- sorting --------------------------------------------------------------------------------
+
 
 def _int32(value: int) -> int:
     """A C unsigned/int difference converted to int."""
@@ -57,7 +62,7 @@ def _int32(value: int) -> int:
 def _cmp_addr(af: int, a: bytes, b: bytes) -> int:
     words = 4 if af == uapi.AF_INET6 else 1
     for i in range(0, 4 * words, 4):
-        r = _int32(int.from_bytes(a[i:i + 4], "big") - int.from_bytes(b[i:i + 4], "big"))
+        r = _int32(int.from_bytes(a[i : i + 4], "big") - int.from_bytes(b[i : i + 4], "big"))
         if r:
             return r
     return 0
@@ -75,8 +80,7 @@ def cmp_services(a: Service, b: Service) -> int:
 
 def cmp_dests(a: Dest, b: Dest) -> int:
     """libipvs ipvs_cmp_dests: address (in the first dest's family), then port."""
-    return _cmp_addr(a.af, addr_bytes(a.addr, a.af), addr_bytes(b.addr, b.af)) \
-        or a.port - b.port
+    return _cmp_addr(a.af, addr_bytes(a.addr, a.af), addr_bytes(b.addr, b.af)) or a.port - b.port
 
 
 def msort(items: Sequence[T], cmp: Callable[[T, T], int]) -> list[T]:
@@ -100,19 +104,26 @@ def msort(items: Sequence[T], cmp: Callable[[T, T], int]) -> list[T]:
 def sort_states(states: Sequence[ServiceState], fmt: int) -> list[ServiceState]:
     if fmt & FMT_NOSORT:
         return list(states)
-    return [ServiceState(s.service, tuple(msort(s.dests, cmp_dests)))
-            for s in msort(states, lambda x, y: cmp_services(x.service, y.service))]
+    return [
+        ServiceState(s.service, tuple(msort(s.dests, cmp_dests)))
+        for s in msort(states, lambda x, y: cmp_services(x.service, y.service))
+    ]
 
 
 # ---- pieces ---------------------------------------------------------------------------------
+
 
 def largenum(value: int, fmt: int) -> str:
     """print_largenum: 9 columns, K/M/G/T above 10^8 unless --exact."""
     if fmt & FMT_EXACT:
         digits = len(str(value))
         return f"{value:>{9 if digits <= 8 else digits + 1}}"
-    for limit, div, unit in ((10**8, 1, ""), (10**9, 10**3, "K"), (10**11, 10**6, "M"),
-                             (10**14, 10**9, "G")):
+    for limit, div, unit in (
+        (10**8, 1, ""),
+        (10**9, 10**3, "K"),
+        (10**11, 10**6, "M"),
+        (10**14, 10**9, "G"),
+    ):
         if value < limit:
             return f"{value:>9}" if not unit else f"{value // div:>8}{unit}"
     return f"{value // 10**12:>8}T"
@@ -148,8 +159,7 @@ def svc_name(svc: Service, fmt: int) -> str:
         if fmt & FMT_RULE:
             return f"-f {mark} -6" if v6 else f"-f {mark}"
         return f"FWM  {mark} IPv6" if v6 else f"FWM  {mark}"
-    vname = addrport_to_anyname(svc.af, svc.addr, svc.port, svc.protocol,
-                                bool(fmt & FMT_NUMERIC))
+    vname = addrport_to_anyname(svc.af, svc.addr, svc.port, svc.protocol, bool(fmt & FMT_NUMERIC))
     if fmt & FMT_RULE:
         return f"{_RULE_PROTO.get(svc.protocol, '--xxx-service')} {vname}"
     name = f"{PROTOCOL_NAMES.get(svc.protocol, '?'):<4} {vname}"
@@ -172,36 +182,59 @@ def tun_info(dest: Dest) -> str | None:
 def dest_stats(dest: Dest) -> Stats:
     """ipvsadm reads a dest's 64-bit stats with its 32-bit getter: all but bytes wrap at 2^32."""
     s, m = dest.stats, 0xFFFFFFFF
-    return Stats(s.conns & m, s.inpkts & m, s.outpkts & m, s.inbytes, s.outbytes,
-                 s.cps & m, s.inpps & m, s.outpps & m, s.inbps & m, s.outbps & m)
+    return Stats(
+        s.conns & m,
+        s.inpkts & m,
+        s.outpkts & m,
+        s.inbytes,
+        s.outbytes,
+        s.cps & m,
+        s.inpps & m,
+        s.outpps & m,
+        s.inbps & m,
+        s.outbps & m,
+    )
 
 
 def title(fmt: int) -> str:
     head = "Prot LocalAddress:Port"
     if fmt & (FMT_STATS | FMT_RATE):
-        cols = (("Conns", "InPkts", "OutPkts", "InBytes", "OutBytes") if fmt & FMT_STATS
-                else ("CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"))
-        return f"{head:<33} " + " ".join(f"{c:>8}" for c in cols) + \
-            "\n  -> RemoteAddress:Port\n"
+        cols = (
+            ("Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+            if fmt & FMT_STATS
+            else ("CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+        )
+        return f"{head:<33} " + " ".join(f"{c:>8}" for c in cols) + "\n  -> RemoteAddress:Port\n"
     if fmt & FMT_THRESHOLDS:
-        return (f"{head:<33} {'Uthreshold':<10} {'Lthreshold':<10} {'ActiveConn':<10} "
-                f"{'InActConn':<10}\n  -> RemoteAddress:Port\n")
+        return (
+            f"{head:<33} {'Uthreshold':<10} {'Lthreshold':<10} {'ActiveConn':<10} "
+            f"{'InActConn':<10}\n  -> RemoteAddress:Port\n"
+        )
     if fmt & FMT_PERSISTENTCONN:
-        return (f"{head:<33} {'Weight':<9} {'PersistConn':<11} {'ActiveConn':<10} "
-                f"{'InActConn':<10}\n  -> RemoteAddress:Port\n")
+        return (
+            f"{head:<33} {'Weight':<9} {'PersistConn':<11} {'ActiveConn':<10} "
+            f"{'InActConn':<10}\n  -> RemoteAddress:Port\n"
+        )
     if fmt & FMT_TUN_INFO:
-        return ("Prot LocalAddress:Port Scheduler Flags\n"
-                "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn "
-                "InActConn\n")
+        return (
+            "Prot LocalAddress:Port Scheduler Flags\n"
+            "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn "
+            "InActConn\n"
+        )
     if fmt & FMT_RULE:
         return ""
-    return ("Prot LocalAddress:Port Scheduler Flags\n"
-            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
+    return (
+        "Prot LocalAddress:Port Scheduler Flags\n"
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+    )
 
 
 def _stats_cols(st: Stats, fmt: int, rate: bool) -> str:
-    vals = ((st.cps, st.inpps, st.outpps, st.inbps, st.outbps) if rate
-            else (st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes))
+    vals = (
+        (st.cps, st.inpps, st.outpps, st.inbps, st.outbps)
+        if rate
+        else (st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes)
+    )
     return "".join(largenum(v, fmt) for v in vals)
 
 
@@ -258,17 +291,26 @@ def _dest_line(svc: Service, name: str, d: Dest, fmt: int) -> str:
         return f"  -> {dname:<28}" + _stats_cols(dest_stats(d), fmt, False)
     if fmt & FMT_RATE:
         st = dest_stats(d)
-        return (f"  -> {dname:<28} {st.cps:>8} {st.inpps:>8} {st.outpps:>8}"
-                + largenum(st.inbps, fmt) + largenum(st.outbps, fmt))
+        return (
+            f"  -> {dname:<28} {st.cps:>8} {st.inpps:>8} {st.outpps:>8}"
+            + largenum(st.inbps, fmt)
+            + largenum(st.outbps, fmt)
+        )
     if fmt & FMT_THRESHOLDS:
-        return (f"  -> {dname:<28} {d.u_threshold:<10} {d.l_threshold:<10} "
-                f"{d.active_conns:<10} {d.inact_conns:<10}")
+        return (
+            f"  -> {dname:<28} {d.u_threshold:<10} {d.l_threshold:<10} "
+            f"{d.active_conns:<10} {d.inact_conns:<10}"
+        )
     if fmt & FMT_PERSISTENTCONN:
-        return (f"  -> {dname:<28} {d.weight:<9} {d.persist_conns:<11} "
-                f"{d.active_conns:<10} {d.inact_conns:<10}")
+        return (
+            f"  -> {dname:<28} {d.weight:<9} {d.persist_conns:<11} "
+            f"{d.active_conns:<10} {d.inact_conns:<10}"
+        )
     if fmt & FMT_TUN_INFO:
-        return (f"  -> {dname:<28} {fwd:<7} {tun_info(d) or 'n/a':<13} {d.weight:<6} "
-                f"{d.active_conns:<10} {d.inact_conns:<10}")
+        return (
+            f"  -> {dname:<28} {fwd:<7} {tun_info(d) or 'n/a':<13} {d.weight:<6} "
+            f"{d.active_conns:<10} {d.inact_conns:<10}"
+        )
     return f"  -> {dname:<28} {fwd:<7} {d.weight:<6} {d.active_conns:<10} {d.inact_conns:<10}"
 
 
@@ -322,8 +364,10 @@ def connections_text(conns: Sequence[Connection], fmt: int) -> str:
     pc = bool(fmt & FMT_PERSISTENTCONN)
     out = ["IPVS connection entries\n"]
     if pc:
-        out.append(f"pro expire {'state':<11} {'source':<18} {'virtual':<18} "
-                   f"{'destination':<18} {'pe name':<16} pe_data\n")
+        out.append(
+            f"pro expire {'state':<11} {'source':<18} {'virtual':<18} "
+            f"{'destination':<18} {'pe name':<16} pe_data\n"
+        )
     else:
         out.append(f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination\n")
     for c in conns:
@@ -333,9 +377,12 @@ def connections_text(conns: Sequence[Connection], fmt: int) -> str:
         dname = addrport_to_anyname(c.daf, c.daddr, c.dport, proto, numeric)
         expire = f"{c.expires // 60:02d}:{c.expires % 60:02d}"
         if pc and c.pe_data:
-            out.append(f"{c.protocol:<3} {expire:<6} {c.state:<11} {cname:<18} {vname:<18} "
-                       f"{dname:<16} {c.pe_name:<18} {c.pe_data}\n")
+            out.append(
+                f"{c.protocol:<3} {expire:<6} {c.state:<11} {cname:<18} {vname:<18} "
+                f"{dname:<16} {c.pe_name:<18} {c.pe_data}\n"
+            )
         else:
-            out.append(f"{c.protocol:<3} {expire:<6} {c.state:<11} {cname:<18} {vname:<18} "
-                       f"{dname}\n")
+            out.append(
+                f"{c.protocol:<3} {expire:<6} {c.state:<11} {cname:<18} {vname:<18} {dname}\n"
+            )
     return "".join(out)

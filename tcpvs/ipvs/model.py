@@ -14,10 +14,18 @@ from tcpvs.ipvs import uapi
 
 PROTOCOL_NAMES = {uapi.IPPROTO_TCP: "TCP", uapi.IPPROTO_UDP: "UDP", uapi.IPPROTO_SCTP: "SCTP"}
 PROTOCOLS = {name.lower(): num for num, name in PROTOCOL_NAMES.items()}
-FWD_NAMES = {uapi.IP_VS_CONN_F_MASQ: "Masq", uapi.IP_VS_CONN_F_LOCALNODE: "Local",
-             uapi.IP_VS_CONN_F_TUNNEL: "Tunnel", uapi.IP_VS_CONN_F_DROUTE: "Route"}
-FWD_METHODS = {"masq": uapi.IP_VS_CONN_F_MASQ, "local": uapi.IP_VS_CONN_F_LOCALNODE,
-               "tunnel": uapi.IP_VS_CONN_F_TUNNEL, "route": uapi.IP_VS_CONN_F_DROUTE}
+FWD_NAMES = {
+    uapi.IP_VS_CONN_F_MASQ: "Masq",
+    uapi.IP_VS_CONN_F_LOCALNODE: "Local",
+    uapi.IP_VS_CONN_F_TUNNEL: "Tunnel",
+    uapi.IP_VS_CONN_F_DROUTE: "Route",
+}
+FWD_METHODS = {
+    "masq": uapi.IP_VS_CONN_F_MASQ,
+    "local": uapi.IP_VS_CONN_F_LOCALNODE,
+    "tunnel": uapi.IP_VS_CONN_F_TUNNEL,
+    "route": uapi.IP_VS_CONN_F_DROUTE,
+}
 TUN_TYPES = ("ipip", "gue", "gre")
 ALL_ONES = 0xFFFFFFFF
 
@@ -121,8 +129,13 @@ class Service:
 
     def settings(self) -> tuple[Any, ...]:
         """What -E can change (HASHED is kernel-managed and ignored)."""
-        return (self.scheduler, self.flags & ~uapi.IP_VS_SVC_F_HASHED, self.timeout,
-                self.netmask, self.pe_name)
+        return (
+            self.scheduler,
+            self.flags & ~uapi.IP_VS_SVC_F_HASHED,
+            self.timeout,
+            self.netmask,
+            self.pe_name,
+        )
 
     def with_(self, **changes: Any) -> Service:
         return replace(self, **changes)
@@ -159,8 +172,13 @@ class Dest:
     def settings(self) -> tuple[Any, ...]:
         """What -e can change; tunnel details only matter for tunnel dests."""
         tun = (self.tun_type, self.tun_port, self.tun_flags)
-        return (self.fwd, self.weight, self.u_threshold, self.l_threshold,
-                tun if self.fwd == uapi.IP_VS_CONN_F_TUNNEL else None)
+        return (
+            self.fwd,
+            self.weight,
+            self.u_threshold,
+            self.l_threshold,
+            tun if self.fwd == uapi.IP_VS_CONN_F_TUNNEL else None,
+        )
 
     def with_(self, **changes: Any) -> Dest:
         return replace(self, **changes)

@@ -119,6 +119,7 @@ def parse_service(buf: str, protocol: int) -> tuple[int, int, bytes, int]:
 
 # ---- naming -----------------------------------------------------------------------------
 
+
 def addr_to_anyname(af: int, addr: str) -> str:
     try:
         return socket.gethostbyaddr(addr)[0]

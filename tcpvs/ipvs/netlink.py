@@ -95,8 +95,14 @@ def get_string(b: bytes) -> str:
     return b.split(b"\0", 1)[0].decode(errors="replace")
 
 
-def genl_message(family: int, cmd: int, flags: int, seq: int, attrs: bytes = b"",
-                 version: int = uapi.IPVS_GENL_VERSION) -> bytes:
+def genl_message(
+    family: int,
+    cmd: int,
+    flags: int,
+    seq: int,
+    attrs: bytes = b"",
+    version: int = uapi.IPVS_GENL_VERSION,
+) -> bytes:
     """A complete request: nlmsghdr + genlmsghdr + attributes (pid 0: the kernel fills it)."""
     payload = GENLMSGHDR.pack(cmd, version, 0) + attrs
     return NLMSGHDR.pack(NLMSGHDR.size + len(payload), family, flags, seq, 0) + payload
@@ -131,9 +137,14 @@ def split_messages(data: bytes) -> Iterator[Message]:
 
 
 def getfamily_request(seq: int, name: str = uapi.IPVS_GENL_NAME) -> bytes:
-    return genl_message(uapi.GENL_ID_CTRL, uapi.CTRL_CMD_GETFAMILY,
-                        uapi.NLM_F_REQUEST | uapi.NLM_F_ACK, seq,
-                        nla_string(uapi.CTRL_ATTR_FAMILY_NAME, name), version=1)
+    return genl_message(
+        uapi.GENL_ID_CTRL,
+        uapi.CTRL_CMD_GETFAMILY,
+        uapi.NLM_F_REQUEST | uapi.NLM_F_ACK,
+        seq,
+        nla_string(uapi.CTRL_ATTR_FAMILY_NAME, name),
+        version=1,
+    )
 
 
 def family_id(messages: list[Message]) -> int | None:

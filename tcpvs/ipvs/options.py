@@ -35,37 +35,133 @@ MAX_TIMEOUT = 86400 * 31
 IPVS_SVC_PERSISTENT_TIMEOUT = 6 * 60
 
 # Commands (ipvsadm's CMD_* numbering, then ours).
-(CMD_ADD, CMD_EDIT, CMD_DEL, CMD_FLUSH, CMD_LIST, CMD_ADDDEST, CMD_DELDEST, CMD_EDITDEST,
- CMD_TIMEOUT, CMD_STARTDAEMON, CMD_STOPDAEMON, CMD_RESTORE, CMD_SAVE, CMD_ZERO,
- CMD_APPLY) = range(1, 16)
-CMDNAMES = ("add-service", "edit-service", "delete-service", "flush", "list", "add-server",
-            "delete-server", "edit-server", "set", "start-daemon", "stop-daemon", "restore",
-            "save", "zero", "apply")
+(
+    CMD_ADD,
+    CMD_EDIT,
+    CMD_DEL,
+    CMD_FLUSH,
+    CMD_LIST,
+    CMD_ADDDEST,
+    CMD_DELDEST,
+    CMD_EDITDEST,
+    CMD_TIMEOUT,
+    CMD_STARTDAEMON,
+    CMD_STOPDAEMON,
+    CMD_RESTORE,
+    CMD_SAVE,
+    CMD_ZERO,
+    CMD_APPLY,
+) = range(1, 16)
+CMDNAMES = (
+    "add-service",
+    "edit-service",
+    "delete-service",
+    "flush",
+    "list",
+    "add-server",
+    "delete-server",
+    "edit-server",
+    "set",
+    "start-daemon",
+    "stop-daemon",
+    "restore",
+    "save",
+    "zero",
+    "apply",
+)
 
 # Options (ipvsadm's OPTC_* bit numbers, then ours).
-OPTNAMES = ("numeric", "connection", "service-address", "scheduler", "persistent", "netmask",
-            "real-server", "forwarding-method", "weight", "u-threshold", "l-threshold",
-            "mcast-interface", "timeout", "daemon", "stats", "rate", "thresholds",
-            "persistent-conn", "nosort", "syncid", "exact", "ops", "pe", "sched-flags",
-            "mcast-group", "mcast-port", "mcast-ttl", "sync-maxlen", "tun-info", "tun-type",
-            "tun-port", "tun-nocsum", "tun-csum", "tun-remcsum", "json", "dry-run",
-            "drain-timeout")
-(OPTC_NUMERIC, OPTC_CONNECTION, OPTC_SERVICE, OPTC_SCHEDULER, OPTC_PERSISTENT, OPTC_NETMASK,
- OPTC_SERVER, OPTC_FORWARD, OPTC_WEIGHT, OPTC_UTHRESHOLD, OPTC_LTHRESHOLD, OPTC_MCAST,
- OPTC_TIMEOUT, OPTC_DAEMON, OPTC_STATS, OPTC_RATE, OPTC_THRESHOLDS, OPTC_PERSISTENTCONN,
- OPTC_NOSORT, OPTC_SYNCID, OPTC_EXACT, OPTC_ONEPACKET, OPTC_PE, OPTC_SCHED_FLAGS,
- OPTC_MCAST_GROUP, OPTC_MCAST_PORT, OPTC_MCAST_TTL, OPTC_SYNC_MAXLEN, OPTC_TUN_INFO,
- OPTC_TUN_TYPE, OPTC_TUN_PORT, OPTC_TUN_NOCSUM, OPTC_TUN_CSUM, OPTC_TUN_REMCSUM, OPTC_JSON,
- OPTC_DRY_RUN, OPTC_DRAIN_TIMEOUT) = range(len(OPTNAMES))
+OPTNAMES = (
+    "numeric",
+    "connection",
+    "service-address",
+    "scheduler",
+    "persistent",
+    "netmask",
+    "real-server",
+    "forwarding-method",
+    "weight",
+    "u-threshold",
+    "l-threshold",
+    "mcast-interface",
+    "timeout",
+    "daemon",
+    "stats",
+    "rate",
+    "thresholds",
+    "persistent-conn",
+    "nosort",
+    "syncid",
+    "exact",
+    "ops",
+    "pe",
+    "sched-flags",
+    "mcast-group",
+    "mcast-port",
+    "mcast-ttl",
+    "sync-maxlen",
+    "tun-info",
+    "tun-type",
+    "tun-port",
+    "tun-nocsum",
+    "tun-csum",
+    "tun-remcsum",
+    "json",
+    "dry-run",
+    "drain-timeout",
+)
+(
+    OPTC_NUMERIC,
+    OPTC_CONNECTION,
+    OPTC_SERVICE,
+    OPTC_SCHEDULER,
+    OPTC_PERSISTENT,
+    OPTC_NETMASK,
+    OPTC_SERVER,
+    OPTC_FORWARD,
+    OPTC_WEIGHT,
+    OPTC_UTHRESHOLD,
+    OPTC_LTHRESHOLD,
+    OPTC_MCAST,
+    OPTC_TIMEOUT,
+    OPTC_DAEMON,
+    OPTC_STATS,
+    OPTC_RATE,
+    OPTC_THRESHOLDS,
+    OPTC_PERSISTENTCONN,
+    OPTC_NOSORT,
+    OPTC_SYNCID,
+    OPTC_EXACT,
+    OPTC_ONEPACKET,
+    OPTC_PE,
+    OPTC_SCHED_FLAGS,
+    OPTC_MCAST_GROUP,
+    OPTC_MCAST_PORT,
+    OPTC_MCAST_TTL,
+    OPTC_SYNC_MAXLEN,
+    OPTC_TUN_INFO,
+    OPTC_TUN_TYPE,
+    OPTC_TUN_PORT,
+    OPTC_TUN_NOCSUM,
+    OPTC_TUN_CSUM,
+    OPTC_TUN_REMCSUM,
+    OPTC_JSON,
+    OPTC_DRY_RUN,
+    OPTC_DRAIN_TIMEOUT,
+) = range(len(OPTNAMES))
 
 # Printing format flags.
 FMT_NUMERIC, FMT_RULE, FMT_STATS, FMT_RATE = 0x1, 0x2, 0x4, 0x8
 FMT_THRESHOLDS, FMT_PERSISTENTCONN, FMT_NOSORT, FMT_EXACT, FMT_TUN_INFO = (
-    0x10, 0x20, 0x40, 0x80, 0x100)
+    0x10,
+    0x20,
+    0x40,
+    0x80,
+    0x100,
+)
 
 
-def _row(plus: tuple[int, ...] = (), blank: tuple[int, ...] = (), one: tuple[int, ...] = ()
-         ) -> str:
+def _row(plus: tuple[int, ...] = (), blank: tuple[int, ...] = (), one: tuple[int, ...] = ()) -> str:
     cells = ["x"] * len(OPTNAMES)
     for marks, cols in (("+", plus), (" ", blank), ("1", one)):
         for col in cols:
@@ -73,26 +169,62 @@ def _row(plus: tuple[int, ...] = (), blank: tuple[int, ...] = (), one: tuple[int
     return "".join(cells)
 
 
-_SVC_OPTS = (OPTC_SCHEDULER, OPTC_PERSISTENT, OPTC_NETMASK, OPTC_ONEPACKET, OPTC_PE,
-             OPTC_SCHED_FLAGS)
-_DEST_OPTS = (OPTC_FORWARD, OPTC_WEIGHT, OPTC_UTHRESHOLD, OPTC_LTHRESHOLD, OPTC_TUN_TYPE,
-              OPTC_TUN_PORT, OPTC_TUN_NOCSUM, OPTC_TUN_CSUM, OPTC_TUN_REMCSUM)
+_SVC_OPTS = (
+    OPTC_SCHEDULER,
+    OPTC_PERSISTENT,
+    OPTC_NETMASK,
+    OPTC_ONEPACKET,
+    OPTC_PE,
+    OPTC_SCHED_FLAGS,
+)
+_DEST_OPTS = (
+    OPTC_FORWARD,
+    OPTC_WEIGHT,
+    OPTC_UTHRESHOLD,
+    OPTC_LTHRESHOLD,
+    OPTC_TUN_TYPE,
+    OPTC_TUN_PORT,
+    OPTC_TUN_NOCSUM,
+    OPTC_TUN_CSUM,
+    OPTC_TUN_REMCSUM,
+)
 # ipvsadm's commands_v_options: '+' required, 'x' illegal, '1' at most one, ' ' optional.
 COMMANDS_V_OPTIONS = {
     CMD_ADD: _row((OPTC_SERVICE,), _SVC_OPTS),
     CMD_EDIT: _row((OPTC_SERVICE,), _SVC_OPTS),
     CMD_DEL: _row((OPTC_SERVICE,)),
     CMD_FLUSH: _row(),
-    CMD_LIST: _row((), (OPTC_NUMERIC, OPTC_STATS, OPTC_RATE, OPTC_THRESHOLDS,
-                        OPTC_PERSISTENTCONN, OPTC_NOSORT, OPTC_SYNCID, OPTC_EXACT,
-                        OPTC_TUN_INFO, OPTC_JSON),
-                   (OPTC_CONNECTION, OPTC_SERVICE, OPTC_TIMEOUT, OPTC_DAEMON)),
+    CMD_LIST: _row(
+        (),
+        (
+            OPTC_NUMERIC,
+            OPTC_STATS,
+            OPTC_RATE,
+            OPTC_THRESHOLDS,
+            OPTC_PERSISTENTCONN,
+            OPTC_NOSORT,
+            OPTC_SYNCID,
+            OPTC_EXACT,
+            OPTC_TUN_INFO,
+            OPTC_JSON,
+        ),
+        (OPTC_CONNECTION, OPTC_SERVICE, OPTC_TIMEOUT, OPTC_DAEMON),
+    ),
     CMD_ADDDEST: _row((OPTC_SERVICE, OPTC_SERVER), _DEST_OPTS),
     CMD_DELDEST: _row((OPTC_SERVICE, OPTC_SERVER)),
     CMD_EDITDEST: _row((OPTC_SERVICE, OPTC_SERVER), _DEST_OPTS),
     CMD_TIMEOUT: _row(),
-    CMD_STARTDAEMON: _row((), (OPTC_MCAST, OPTC_SYNCID, OPTC_MCAST_GROUP, OPTC_MCAST_PORT,
-                               OPTC_MCAST_TTL, OPTC_SYNC_MAXLEN)),
+    CMD_STARTDAEMON: _row(
+        (),
+        (
+            OPTC_MCAST,
+            OPTC_SYNCID,
+            OPTC_MCAST_GROUP,
+            OPTC_MCAST_PORT,
+            OPTC_MCAST_TTL,
+            OPTC_SYNC_MAXLEN,
+        ),
+    ),
     CMD_STOPDAEMON: _row((), (OPTC_SYNCID,)),
     CMD_RESTORE: _row(),
     CMD_SAVE: _row((), (OPTC_NUMERIC, OPTC_JSON)),
@@ -106,65 +238,124 @@ TUNNEL_TYPES_V_OPTIONS = ("xxxx", "+111", "x11x")
 
 _A = True  # takes an argument
 OPTIONS = (
-    Option("add-service", "A", "A"), Option("edit-service", "E", "E"),
-    Option("delete-service", "D", "D"), Option("clear", "C", "C"), Option("list", "L", "L"),
-    Option("list", "l", "l"), Option("zero", "Z", "Z"), Option("add-server", "a", "a"),
-    Option("edit-server", "e", "e"), Option("delete-server", "d", "d"),
-    Option("set", None, "set"), Option("help", "h", "h"), Option("version", "v", "v"),
-    Option("restore", "R", "R"), Option("save", "S", "S"),
+    Option("add-service", "A", "A"),
+    Option("edit-service", "E", "E"),
+    Option("delete-service", "D", "D"),
+    Option("clear", "C", "C"),
+    Option("list", "L", "L"),
+    Option("list", "l", "l"),
+    Option("zero", "Z", "Z"),
+    Option("add-server", "a", "a"),
+    Option("edit-server", "e", "e"),
+    Option("delete-server", "d", "d"),
+    Option("set", None, "set"),
+    Option("help", "h", "h"),
+    Option("version", "v", "v"),
+    Option("restore", "R", "R"),
+    Option("save", "S", "S"),
     Option("start-daemon", None, "start-daemon", _A),
     Option("stop-daemon", None, "stop-daemon", _A),
-    Option("tcp-service", "t", "t", _A), Option("udp-service", "u", "u", _A),
+    Option("tcp-service", "t", "t", _A),
+    Option("udp-service", "u", "u", _A),
     Option("sctp-service", None, "sctp-service", _A),
-    Option("fwmark-service", "f", "f", _A), Option("scheduler", "s", "s", _A),
-    Option("persistent", "p", "p", _A, optional=True), Option("netmask", "M", "M", _A),
-    Option("real-server", "r", "r", _A), Option("masquerading", "m", "m"),
-    Option("ipip", "i", "i"), Option("gatewaying", "g", "g"), Option("weight", "w", "w", _A),
-    Option("u-threshold", "x", "x", _A), Option("l-threshold", "y", "y", _A),
-    Option("numeric", "n", "n"), Option("connection", "c", "c"),
+    Option("fwmark-service", "f", "f", _A),
+    Option("scheduler", "s", "s", _A),
+    Option("persistent", "p", "p", _A, optional=True),
+    Option("netmask", "M", "M", _A),
+    Option("real-server", "r", "r", _A),
+    Option("masquerading", "m", "m"),
+    Option("ipip", "i", "i"),
+    Option("gatewaying", "g", "g"),
+    Option("weight", "w", "w", _A),
+    Option("u-threshold", "x", "x", _A),
+    Option("l-threshold", "y", "y", _A),
+    Option("numeric", "n", "n"),
+    Option("connection", "c", "c"),
     Option("mcast-interface", None, "mcast-interface", _A),
-    Option("syncid", None, "I", _A), Option("timeout", None, "timeout"),
-    Option("daemon", None, "daemon"), Option("stats", None, "stats"),
-    Option("rate", None, "rate"), Option("thresholds", None, "thresholds"),
-    Option("persistent-conn", None, "persistent-conn"), Option("nosort", None, "nosort"),
-    Option("sort", None, "sort"), Option("exact", "X", "X"), Option("ipv6", "6", "6"),
-    Option("ops", "o", "o"), Option("pe", None, "pe", _A), Option("sched-flags", "b", "b", _A),
-    Option("mcast-group", None, "mcast-group", _A), Option("mcast-port", None, "mcast-port", _A),
-    Option("mcast-ttl", None, "mcast-ttl", _A), Option("sync-maxlen", None, "sync-maxlen", _A),
-    Option("tun-info", None, "tun-info"), Option("tun-type", None, "tun-type", _A),
-    Option("tun-port", None, "tun-port", _A), Option("tun-nocsum", None, "tun-nocsum"),
-    Option("tun-csum", None, "tun-csum"), Option("tun-remcsum", None, "tun-remcsum"),
+    Option("syncid", None, "I", _A),
+    Option("timeout", None, "timeout"),
+    Option("daemon", None, "daemon"),
+    Option("stats", None, "stats"),
+    Option("rate", None, "rate"),
+    Option("thresholds", None, "thresholds"),
+    Option("persistent-conn", None, "persistent-conn"),
+    Option("nosort", None, "nosort"),
+    Option("sort", None, "sort"),
+    Option("exact", "X", "X"),
+    Option("ipv6", "6", "6"),
+    Option("ops", "o", "o"),
+    Option("pe", None, "pe", _A),
+    Option("sched-flags", "b", "b", _A),
+    Option("mcast-group", None, "mcast-group", _A),
+    Option("mcast-port", None, "mcast-port", _A),
+    Option("mcast-ttl", None, "mcast-ttl", _A),
+    Option("sync-maxlen", None, "sync-maxlen", _A),
+    Option("tun-info", None, "tun-info"),
+    Option("tun-type", None, "tun-type", _A),
+    Option("tun-port", None, "tun-port", _A),
+    Option("tun-nocsum", None, "tun-nocsum"),
+    Option("tun-csum", None, "tun-csum"),
+    Option("tun-remcsum", None, "tun-remcsum"),
     # pyipvsadm's own
-    Option("json", None, "json"), Option("apply", None, "apply", _A),
-    Option("dry-run", None, "dry-run"), Option("drain-timeout", None, "drain-timeout", _A),
+    Option("json", None, "json"),
+    Option("apply", None, "apply", _A),
+    Option("dry-run", None, "dry-run"),
+    Option("drain-timeout", None, "drain-timeout", _A),
 )
 
-_COMMAND_TAGS = {"A": CMD_ADD, "E": CMD_EDIT, "D": CMD_DEL, "a": CMD_ADDDEST,
-                 "e": CMD_EDITDEST, "d": CMD_DELDEST, "C": CMD_FLUSH, "L": CMD_LIST,
-                 "l": CMD_LIST, "Z": CMD_ZERO, "set": CMD_TIMEOUT, "R": CMD_RESTORE,
-                 "S": CMD_SAVE, "start-daemon": CMD_STARTDAEMON, "stop-daemon": CMD_STOPDAEMON,
-                 "apply": CMD_APPLY}
+_COMMAND_TAGS = {
+    "A": CMD_ADD,
+    "E": CMD_EDIT,
+    "D": CMD_DEL,
+    "a": CMD_ADDDEST,
+    "e": CMD_EDITDEST,
+    "d": CMD_DELDEST,
+    "C": CMD_FLUSH,
+    "L": CMD_LIST,
+    "l": CMD_LIST,
+    "Z": CMD_ZERO,
+    "set": CMD_TIMEOUT,
+    "R": CMD_RESTORE,
+    "S": CMD_SAVE,
+    "start-daemon": CMD_STARTDAEMON,
+    "stop-daemon": CMD_STOPDAEMON,
+    "apply": CMD_APPLY,
+}
 # Options that only set a bit (and maybe a format flag).
-_FLAG_TAGS = {"c": (OPTC_CONNECTION, 0), "n": (OPTC_NUMERIC, FMT_NUMERIC),
-              "timeout": (OPTC_TIMEOUT, 0), "daemon": (OPTC_DAEMON, 0),
-              "stats": (OPTC_STATS, FMT_STATS), "rate": (OPTC_RATE, FMT_RATE),
-              "thresholds": (OPTC_THRESHOLDS, FMT_THRESHOLDS),
-              "persistent-conn": (OPTC_PERSISTENTCONN, FMT_PERSISTENTCONN),
-              "nosort": (OPTC_NOSORT, FMT_NOSORT), "X": (OPTC_EXACT, FMT_EXACT),
-              "tun-info": (OPTC_TUN_INFO, FMT_TUN_INFO), "json": (OPTC_JSON, 0),
-              "dry-run": (OPTC_DRY_RUN, 0)}
-_FORWARDS = {"i": uapi.IP_VS_CONN_F_TUNNEL, "g": uapi.IP_VS_CONN_F_DROUTE,
-             "m": uapi.IP_VS_CONN_F_MASQ}
-_TUN_FLAG_TAGS = {"tun-nocsum": (OPTC_TUN_NOCSUM, uapi.IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM),
-                  "tun-csum": (OPTC_TUN_CSUM, uapi.IP_VS_TUNNEL_ENCAP_FLAG_CSUM),
-                  "tun-remcsum": (OPTC_TUN_REMCSUM, uapi.IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM)}
-_SCHED_FLAGS = {"flag-1": (uapi.IP_VS_SVC_F_SCHED1, None),
-                "flag-2": (uapi.IP_VS_SVC_F_SCHED2, None),
-                "flag-3": (uapi.IP_VS_SVC_F_SCHED3, None),
-                "sh-fallback": (uapi.IP_VS_SVC_F_SCHED_SH_FALLBACK, "sh"),
-                "sh-port": (uapi.IP_VS_SVC_F_SCHED_SH_PORT, "sh"),
-                "mh-fallback": (uapi.IP_VS_SVC_F_SCHED_MH_FALLBACK, "mh"),
-                "mh-port": (uapi.IP_VS_SVC_F_SCHED_MH_PORT, "mh")}
+_FLAG_TAGS = {
+    "c": (OPTC_CONNECTION, 0),
+    "n": (OPTC_NUMERIC, FMT_NUMERIC),
+    "timeout": (OPTC_TIMEOUT, 0),
+    "daemon": (OPTC_DAEMON, 0),
+    "stats": (OPTC_STATS, FMT_STATS),
+    "rate": (OPTC_RATE, FMT_RATE),
+    "thresholds": (OPTC_THRESHOLDS, FMT_THRESHOLDS),
+    "persistent-conn": (OPTC_PERSISTENTCONN, FMT_PERSISTENTCONN),
+    "nosort": (OPTC_NOSORT, FMT_NOSORT),
+    "X": (OPTC_EXACT, FMT_EXACT),
+    "tun-info": (OPTC_TUN_INFO, FMT_TUN_INFO),
+    "json": (OPTC_JSON, 0),
+    "dry-run": (OPTC_DRY_RUN, 0),
+}
+_FORWARDS = {
+    "i": uapi.IP_VS_CONN_F_TUNNEL,
+    "g": uapi.IP_VS_CONN_F_DROUTE,
+    "m": uapi.IP_VS_CONN_F_MASQ,
+}
+_TUN_FLAG_TAGS = {
+    "tun-nocsum": (OPTC_TUN_NOCSUM, uapi.IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM),
+    "tun-csum": (OPTC_TUN_CSUM, uapi.IP_VS_TUNNEL_ENCAP_FLAG_CSUM),
+    "tun-remcsum": (OPTC_TUN_REMCSUM, uapi.IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM),
+}
+_SCHED_FLAGS = {
+    "flag-1": (uapi.IP_VS_SVC_F_SCHED1, None),
+    "flag-2": (uapi.IP_VS_SVC_F_SCHED2, None),
+    "flag-3": (uapi.IP_VS_SVC_F_SCHED3, None),
+    "sh-fallback": (uapi.IP_VS_SVC_F_SCHED_SH_FALLBACK, "sh"),
+    "sh-port": (uapi.IP_VS_SVC_F_SCHED_SH_PORT, "sh"),
+    "mh-fallback": (uapi.IP_VS_SVC_F_SCHED_MH_FALLBACK, "mh"),
+    "mh-port": (uapi.IP_VS_SVC_F_SCHED_MH_PORT, "mh"),
+}
 
 
 class Exit(Exception):  # noqa: N818 - it is an exit, not an error
@@ -331,9 +522,18 @@ class Command:
         s = self.svc
         af = s.af or uapi.AF_INET
         addr = _addr_text(af, s.addr)
-        return Service(af=af, protocol=s.protocol, addr="" if s.fwmark else addr, port=s.port,
-                       fwmark=s.fwmark, scheduler=s.sched_name, flags=s.flags,
-                       timeout=s.timeout, netmask=s.netmask, pe_name=s.pe_name)
+        return Service(
+            af=af,
+            protocol=s.protocol,
+            addr="" if s.fwmark else addr,
+            port=s.port,
+            fwmark=s.fwmark,
+            scheduler=s.sched_name,
+            flags=s.flags,
+            timeout=s.timeout,
+            netmask=s.netmask,
+            pe_name=s.pe_name,
+        )
 
     def has_service_key(self) -> bool:
         """ipvsadm's zero test: a fwmark, a non-zero address or a port was given."""
@@ -342,10 +542,18 @@ class Command:
     def real_server(self) -> Dest:
         d = self.dest
         af = d.af or uapi.AF_INET
-        return Dest(addr=_addr_text(af, d.addr), port=d.port, af=af,
-                    fwd=d.conn_flags & uapi.IP_VS_CONN_F_FWD_MASK, weight=d.weight,
-                    u_threshold=d.u_threshold, l_threshold=d.l_threshold,
-                    tun_type=d.tun_type, tun_port=d.tun_port, tun_flags=d.tun_flags)
+        return Dest(
+            addr=_addr_text(af, d.addr),
+            port=d.port,
+            af=af,
+            fwd=d.conn_flags & uapi.IP_VS_CONN_F_FWD_MASK,
+            weight=d.weight,
+            u_threshold=d.u_threshold,
+            l_threshold=d.l_threshold,
+            tun_type=d.tun_type,
+            tun_port=d.tun_port,
+            tun_flags=d.tun_flags,
+        )
 
 
 def _addr_text(af: int, raw: bytes) -> str:
@@ -430,10 +638,14 @@ def _first_command(ce: Command, ctx: Context, prog: str) -> None:
     ce.cmd = _COMMAND_TAGS[tag]
     if ce.cmd in (CMD_STARTDAEMON, CMD_STOPDAEMON):
         state = {"master": uapi.IP_VS_STATE_MASTER, "backup": uapi.IP_VS_STATE_BACKUP}.get(
-            arg or "")
+            arg or ""
+        )
         if state is None:
-            raise fail("illegal start-daemon parameter specified" if ce.cmd == CMD_STARTDAEMON
-                       else "illegal start_daemon specified")
+            raise fail(
+                "illegal start-daemon parameter specified"
+                if ce.cmd == CMD_STARTDAEMON
+                else "illegal start_daemon specified"
+            )
         ce.daemon = replace(ce.daemon, state=state)
     elif ce.cmd == CMD_APPLY:
         ce.apply_file = arg or ""
@@ -545,8 +757,7 @@ def _option(ce: Command, tag: str, arg: str | None, ctx: Context) -> str | None:
         ce.daemon = replace(ce.daemon, mcast_ttl=_number(a, 1, 255, "mcast-ttl"))
     elif tag == "sync-maxlen":
         _set_option(ce, OPTC_SYNC_MAXLEN)
-        ce.daemon = replace(ce.daemon,
-                             sync_maxlen=_number(a, 1, 65535 - 20 - 8, "sync-maxlen"))
+        ce.daemon = replace(ce.daemon, sync_maxlen=_number(a, 1, 65535 - 20 - 8, "sync-maxlen"))
     elif tag == "tun-type":
         _set_option(ce, OPTC_TUN_TYPE)
         if a not in TUNNAMES:
@@ -618,8 +829,10 @@ def _matrix_check(ce: Command, rules, where: str) -> None:
             if last is None:
                 last = optc
                 continue
-            raise fail(f"The option '{OPTNAMES[optc]}' conflicts with the '{OPTNAMES[last]}' "
-                       f"option in the {where}")
+            raise fail(
+                f"The option '{OPTNAMES[optc]}' conflicts with the '{OPTNAMES[last]}' "
+                f"option in the {where}"
+            )
 
 
 def _generic_opt_check(ce: Command) -> None:
@@ -632,8 +845,9 @@ def _tunnel_opt_check(ce: Command) -> None:
     _matrix_check(ce, rules, f"'{TUNNAMES[ce.dest.tun_type]}' tunnel type")
 
 
-_TUNNEL_OPTIONS = sum(1 << o for o in (OPTC_TUN_TYPE, OPTC_TUN_PORT, OPTC_TUN_NOCSUM,
-                                       OPTC_TUN_CSUM, OPTC_TUN_REMCSUM))
+_TUNNEL_OPTIONS = sum(
+    1 << o for o in (OPTC_TUN_TYPE, OPTC_TUN_PORT, OPTC_TUN_NOCSUM, OPTC_TUN_CSUM, OPTC_TUN_REMCSUM)
+)
 
 
 def parse(argv: list[str]) -> Command:
@@ -644,8 +858,11 @@ def parse(argv: list[str]) -> Command:
     if ce.cmd in (CMD_ADD, CMD_EDIT):
         if not svc.fwmark and not svc.port and not svc.flags & uapi.IP_VS_SVC_F_PERSISTENT:
             raise fail("Zero port specified for non-persistent service")
-        if (svc.flags & uapi.IP_VS_SVC_F_ONEPACKET and not svc.fwmark
-                and svc.protocol != uapi.IPPROTO_UDP):
+        if (
+            svc.flags & uapi.IP_VS_SVC_F_ONEPACKET
+            and not svc.fwmark
+            and svc.protocol != uapi.IPPROTO_UDP
+        ):
             raise fail("One-Packet Scheduling is only for UDP virtual services")
         svc.sched_name = svc.sched_name or DEF_SCHED
     if ce.cmd == CMD_STARTDAEMON and not ce.daemon.mcast_ifn:
@@ -670,5 +887,6 @@ def parse(argv: list[str]) -> Command:
 
 def restore_tokens(line: str) -> list[str]:
     """config_stream_read: a line split on blanks, tabs and CRs, `ipvsadm` words dropped."""
-    return [t for t in line.replace("\t", " ").replace("\r", " ").split(" ")
-            if t and t != "ipvsadm"]
+    return [
+        t for t in line.replace("\t", " ").replace("\r", " ").split(" ") if t and t != "ipvsadm"
+    ]

@@ -49,8 +49,14 @@ class GenlSocket:
             pass
         return tx
 
-    def request(self, op: str, cmd: int, attrs: bytes = b"", *, dump: bool = False,
-                ) -> list[netlink.Message]:
+    def request(
+        self,
+        op: str,
+        cmd: int,
+        attrs: bytes = b"",
+        *,
+        dump: bool = False,
+    ) -> list[netlink.Message]:
         """Send one IPVS command; return its reply messages or raise IPVSError(op, errno)."""
         flags = uapi.NLM_F_REQUEST | uapi.NLM_F_ACK | (uapi.NLM_F_DUMP if dump else 0)
         msg = netlink.genl_message(self.family, cmd, flags, self._next_seq(), attrs)

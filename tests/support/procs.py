@@ -50,7 +50,9 @@ class Backend:
         return [json.loads(line) for line in text.splitlines()]
 
 
-def start_backend(tmp: Path, name: str, raw: bool = False, port: int = 0) -> Backend:
+def start_backend(
+    tmp: Path, name: str, raw: bool = False, port: int = 0, options: tuple[str, ...] = ()
+) -> Backend:
     log = tmp / f"{name}.log"
     args = [
         sys.executable,
@@ -61,6 +63,7 @@ def start_backend(tmp: Path, name: str, raw: bool = False, port: int = 0) -> Bac
         str(log),
         "--port",
         str(port),
+        *options,
     ]
     proc = subprocess.Popen(
         args + (["--raw"] if raw else []), cwd=ROOT, stdout=subprocess.PIPE, text=True

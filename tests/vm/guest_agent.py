@@ -39,23 +39,38 @@ class Agent:
 
     def popen(self, req: dict[str, Any], **kwargs: Any) -> subprocess.Popen[bytes]:
         # own session: a timeout or kill reaches the whole process group (sh -c, ip netns exec)
-        return subprocess.Popen(req["argv"], cwd=req.get("cwd") or self.cwd,
-                                env={**self.env, **(req.get("env") or {})},
-                                start_new_session=True, **kwargs)
+        return subprocess.Popen(
+            req["argv"],
+            cwd=req.get("cwd") or self.cwd,
+            env={**self.env, **(req.get("env") or {})},
+            start_new_session=True,
+            **kwargs,
+        )
 
     def op_run(self, req: dict[str, Any]) -> dict[str, Any]:
         start = time.monotonic()
         data = req.get("input")
         try:
-            proc = self.popen(req, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = self.popen(
+                req,
+                stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         except OSError as exc:  # like a shell: 127 and the reason on stderr
-            return {"rc": 127, "stdout": "", "stderr": f"{req['argv'][0]}: {exc.strerror}\n",
-                    "timed_out": False, "elapsed": 0.0}
+            return {
+                "rc": 127,
+                "stdout": "",
+                "stderr": f"{req['argv'][0]}: {exc.strerror}\n",
+                "timed_out": False,
+                "elapsed": 0.0,
+            }
         timed_out = False
         try:
-            out, err = proc.communicate(None if data is None else data.encode(
-                "utf-8", "surrogateescape"), timeout=req["timeout"])
+            out, err = proc.communicate(
+                None if data is None else data.encode("utf-8", "surrogateescape"),
+                timeout=req["timeout"],
+            )
         except subprocess.TimeoutExpired:
             timed_out = True
             self.killpg(proc.pid, signal.SIGKILL)
@@ -63,8 +78,13 @@ class Agent:
                 out, err = proc.communicate(timeout=KILL_GRACE)
             except subprocess.TimeoutExpired:  # a daemonised grandchild still holds the pipes
                 out, err = b"", b""
-        return {"rc": proc.returncode, "stdout": text(out), "stderr": text(err),
-                "timed_out": timed_out, "elapsed": time.monotonic() - start}
+        return {
+            "rc": proc.returncode,
+            "stdout": text(out),
+            "stderr": text(err),
+            "timed_out": timed_out,
+            "elapsed": time.monotonic() - start,
+        }
 
     def op_spawn(self, req: dict[str, Any]) -> dict[str, Any]:
         with open(req["stdout"], "wb") as out, open(req["stderr"], "wb") as err:
@@ -110,7 +130,7 @@ class Agent:
 
 def write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def main() -> None:
@@ -118,8 +138,11 @@ def main() -> None:
     agent = Agent(config)
     fd = os.open(find_port(), os.O_RDWR)
     uptime = float(Path("/proc/uptime").read_text().split()[0])
-    write_all(fd, json.dumps({"ready": True, "release": os.uname().release,
-                              "uptime": uptime}).encode() + b"\n")
+    write_all(
+        fd,
+        json.dumps({"ready": True, "release": os.uname().release, "uptime": uptime}).encode()
+        + b"\n",
+    )
     buf = b""
     while True:
         chunk = os.read(fd, 65536)

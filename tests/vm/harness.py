@@ -23,13 +23,23 @@ from typing import Any
 from .initramfs import ensure_initramfs, find_busybox
 from .kernel import Kernel, VmUnavailable, ensure_kernel
 
-__all__ = ["GuestCommandError", "GuestProcess", "GuestResult", "GuestTimeout", "Vm", "VmError",
-           "VmUnavailable", "boot_vm", "check_host"]
+__all__ = [
+    "GuestCommandError",
+    "GuestProcess",
+    "GuestResult",
+    "GuestTimeout",
+    "Vm",
+    "VmError",
+    "VmUnavailable",
+    "boot_vm",
+    "check_host",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = Path(__file__).with_name("guest_agent.py")
-KERNEL_ARGS = ("console=ttyS0 quiet panic=-1 oops=panic cryptomgr.notests=1 tsc=reliable "
-               "no_timer_check")
+KERNEL_ARGS = (
+    "console=ttyS0 quiet panic=-1 oops=panic cryptomgr.notests=1 tsc=reliable no_timer_check"
+)
 ANSWER_GRACE = 30.0  # seconds the host waits beyond a command's own timeout before giving up
 PR_SET_PDEATHSIG = 1
 CONSOLE_TAIL = 60  # lines of guest console shown in errors
@@ -54,8 +64,9 @@ class GuestResult:
 
     def check(self) -> GuestResult:
         if self.returncode:
-            raise GuestCommandError(_describe(self.args, f"exited {self.returncode}",
-                                              self.stdout, self.stderr))
+            raise GuestCommandError(
+                _describe(self.args, f"exited {self.returncode}", self.stdout, self.stderr)
+            )
         return self
 
 
@@ -67,8 +78,12 @@ class GuestTimeout(subprocess.TimeoutExpired):
         self.console = console
 
     def __str__(self) -> str:
-        return _describe(self.cmd, f"timed out after {self.timeout} s", self.stdout or "",
-                         self.stderr or "") + f"\n--- guest console (tail) ---\n{self.console}"
+        return (
+            _describe(
+                self.cmd, f"timed out after {self.timeout} s", self.stdout or "", self.stderr or ""
+            )
+            + f"\n--- guest console (tail) ---\n{self.console}"
+        )
 
 
 def _describe(args: Command, what: str, stdout: str, stderr: str) -> str:
@@ -89,11 +104,17 @@ def check_host() -> None:
         raise VmUnavailable("needs an x86_64 Linux host")
     if os.geteuid() != 0:
         raise VmUnavailable("needs root: the guest reads the host's / over 9p as this user")
-    for tool, package in (("qemu-system-x86_64", "qemu-system-x86"), ("modprobe", "kmod"),
-                          ("cpio", "cpio"), ("ip", "iproute2"), ("apt-get", "apt")):
+    for tool, package in (
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("modprobe", "kmod"),
+        ("cpio", "cpio"),
+        ("ip", "iproute2"),
+        ("apt-get", "apt"),
+    ):
         if not shutil.which(tool):
-            raise VmUnavailable(f"{tool} not found (apt-get install {package}, "
-                                "or run .ci/vm-deps.sh)")
+            raise VmUnavailable(
+                f"{tool} not found (apt-get install {package}, or run .ci/vm-deps.sh)"
+            )
     find_busybox()
 
 
@@ -108,8 +129,9 @@ def _accel() -> tuple[str, list[str]]:
     wanted = os.environ.get("TCPVS_VM_ACCEL")
     if wanted is None:
         flags = Path("/proc/cpuinfo").read_text().split()
-        wanted = "kvm" if os.path.exists("/dev/kvm") and ("vmx" in flags or "svm" in flags) \
-            else "tcg"
+        wanted = (
+            "kvm" if os.path.exists("/dev/kvm") and ("vmx" in flags or "svm" in flags) else "tcg"
+        )
     return wanted, ["-cpu", "host" if wanted == "kvm" else "max"]
 
 
@@ -132,20 +154,25 @@ class GuestProcess:
 
     def kill(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         """Signal its process group, wait (SIGKILL after timeout); returns the exit status."""
-        return self.vm._call({"op": "kill", "pid": self.pid, "signal": int(sig),
-                              "timeout": timeout}, timeout + 5)["rc"]
+        return self.vm._call(
+            {"op": "kill", "pid": self.pid, "signal": int(sig), "timeout": timeout}, timeout + 5
+        )["rc"]
 
     def output(self) -> tuple[str, str]:
-        return (self.stdout_path.read_text(errors="replace"),
-                self.stderr_path.read_text(errors="replace"))
+        return (
+            self.stdout_path.read_text(errors="replace"),
+            self.stderr_path.read_text(errors="replace"),
+        )
 
     def wait_output(self, text: str, timeout: float = 60) -> str:
         """Wait until its stdout contains text (e.g. a "ready" line); returns the stdout."""
         deadline = time.monotonic() + timeout
         while text not in (out := self.output()[0]):
             if time.monotonic() > deadline or self.poll() is not None:
-                raise VmError(f"{self.args!r} never printed {text!r}\n--- stdout ---\n{out}"
-                              f"--- stderr ---\n{self.output()[1]}")
+                raise VmError(
+                    f"{self.args!r} never printed {text!r}\n--- stdout ---\n{out}"
+                    f"--- stderr ---\n{self.output()[1]}"
+                )
             time.sleep(0.1)
         return out
 
@@ -193,10 +220,13 @@ class Vm:
         started = time.monotonic()
         try:
             with open(self.workdir / "qemu.log", "wb") as log:
-                self._qemu = subprocess.Popen(self._qemu_argv(initrd, sock_path, cpu),
-                                              stdin=subprocess.DEVNULL, stdout=log,
-                                              stderr=subprocess.STDOUT,
-                                              preexec_fn=_die_with_parent)
+                self._qemu = subprocess.Popen(
+                    self._qemu_argv(initrd, sock_path, cpu),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,
+                )
             listener.settimeout(30)
             try:
                 self._sock, _ = listener.accept()  # qemu connects as soon as it starts
@@ -212,30 +242,69 @@ class Vm:
     def _write_boot_config(self) -> None:
         pydir = str(Path(self.python_exe).parent)  # before any pyenv shim: shims cost seconds
         path = f"{pydir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        boot_env = {"SHARED": str(self.shared), "MODDIR": str(self.kernel.moddir),
-                    "PYTHON": self.python_exe, "AGENT": str(AGENT), "GUEST_PATH": path}
+        boot_env = {
+            "SHARED": str(self.shared),
+            "MODDIR": str(self.kernel.moddir),
+            "PYTHON": self.python_exe,
+            "AGENT": str(AGENT),
+            "GUEST_PATH": path,
+        }
         (self.shared / "boot.env").write_text(
-            "".join(f"{k}={shlex.quote(v)}\n" for k, v in boot_env.items()))
-        env = {"PATH": path, "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb",
-               "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+            "".join(f"{k}={shlex.quote(v)}\n" for k, v in boot_env.items())
+        )
+        env = {
+            "PATH": path,
+            "HOME": "/root",
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1",
+        }
         (self.shared / "boot.json").write_text(json.dumps({"env": env, "cwd": str(REPO)}))
 
     def _qemu_argv(self, initrd: Path, sock_path: Path, cpu: list[str]) -> list[str]:
         p9 = "security_model=none,multidevs=remap"
-        argv = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
-                "-no-reboot", "-machine", f"pc,accel={self.accel}", *cpu, "-smp", "1",
-                "-m", str(self.memory_mb), "-nic", "none",
-                "-kernel", str(self.kernel.image), "-initrd", str(initrd),
-                "-append", KERNEL_ARGS,
-                "-chardev", f"file,id=console,path={self.console_path}",
-                "-serial", "chardev:console",
-                "-fsdev", f"local,id=hostroot,path=/,readonly=on,{p9}",
-                "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
-                "-fsdev", f"local,id=shared,path={self.shared},{p9}",
-                "-device", "virtio-9p-pci,fsdev=shared,mount_tag=shared",
-                "-device", "virtio-serial-pci",
-                "-chardev", f"socket,id=agent,path={sock_path}",
-                "-device", "virtserialport,chardev=agent,name=tcpvs.agent"]
+        argv = [
+            "qemu-system-x86_64",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-machine",
+            f"pc,accel={self.accel}",
+            *cpu,
+            "-smp",
+            "1",
+            "-m",
+            str(self.memory_mb),
+            "-nic",
+            "none",
+            "-kernel",
+            str(self.kernel.image),
+            "-initrd",
+            str(initrd),
+            "-append",
+            KERNEL_ARGS,
+            "-chardev",
+            f"file,id=console,path={self.console_path}",
+            "-serial",
+            "chardev:console",
+            "-fsdev",
+            f"local,id=hostroot,path=/,readonly=on,{p9}",
+            "-device",
+            "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+            "-fsdev",
+            f"local,id=shared,path={self.shared},{p9}",
+            "-device",
+            "virtio-9p-pci,fsdev=shared,mount_tag=shared",
+            "-device",
+            "virtio-serial-pci",
+            "-chardev",
+            f"socket,id=agent,path={sock_path}",
+            "-device",
+            "virtserialport,chardev=agent,name=tcpvs.agent",
+        ]
         qboot = Path("/usr/share/qemu/qboot.rom")  # far faster than SeaBIOS
         return argv + (["-bios", str(qboot)] if qboot.exists() else [])
 
@@ -286,8 +355,9 @@ class Vm:
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                self._fail(f"no answer from the guest after {timeout:.0f} s waiting for "
-                           f"{waiting_for}")
+                self._fail(
+                    f"no answer from the guest after {timeout:.0f} s waiting for {waiting_for}"
+                )
             self._sock.settimeout(min(left, 1.0))
             try:
                 chunk = self._sock.recv(1 << 20)
@@ -317,18 +387,30 @@ class Vm:
 
     # --- the API the tests use ------------------------------------------------------------
 
-    def run(self, cmd: Command, *, netns: str | None = None, timeout: float = 60,
-            input: str | None = None, env: dict[str, str] | None = None,
-            cwd: str | Path | None = None, check: bool = False) -> GuestResult:
+    def run(
+        self,
+        cmd: Command,
+        *,
+        netns: str | None = None,
+        timeout: float = 60,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        check: bool = False,
+    ) -> GuestResult:
         """Run a command (argv list, or a string for sh -c) in the guest and wait for it."""
-        request = {"op": "run", "argv": _argv(cmd, netns), "timeout": timeout, "input": input,
-                   "env": env, "cwd": str(cwd) if cwd else None}
+        request = {
+            "op": "run",
+            "argv": _argv(cmd, netns),
+            "timeout": timeout,
+            "input": input,
+            "env": env,
+            "cwd": str(cwd) if cwd else None,
+        }
         reply = self._call(request, timeout)
         if reply["timed_out"]:
-            raise GuestTimeout(cmd, timeout, reply["stdout"], reply["stderr"],
-                               self.console_tail())
-        result = GuestResult(cmd, reply["rc"], reply["stdout"], reply["stderr"],
-                             reply["elapsed"])
+            raise GuestTimeout(cmd, timeout, reply["stdout"], reply["stderr"], self.console_tail())
+        result = GuestResult(cmd, reply["rc"], reply["stdout"], reply["stderr"], reply["elapsed"])
         return result.check() if check else result
 
     def python(self, code: str | Path, *args: str, **kwargs: Any) -> GuestResult:
@@ -337,14 +419,28 @@ class Vm:
         source = [str(code)] if isinstance(code, Path) else ["-c", code]
         return self.run([self.python_exe, *source, *map(str, args)], **kwargs)
 
-    def spawn(self, cmd: Command, *, netns: str | None = None,
-              env: dict[str, str] | None = None, cwd: str | Path | None = None) -> GuestProcess:
+    def spawn(
+        self,
+        cmd: Command,
+        *,
+        netns: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+    ) -> GuestProcess:
         """Start a command in the background; end it with .kill() (or a with block)."""
         self._spawned += 1
         out, err = (self.shared / f"spawn-{self._spawned}.{s}" for s in ("out", "err"))
-        reply = self._call({"op": "spawn", "argv": _argv(cmd, netns), "env": env,
-                            "cwd": str(cwd) if cwd else None, "stdout": str(out),
-                            "stderr": str(err)}, 30)
+        reply = self._call(
+            {
+                "op": "spawn",
+                "argv": _argv(cmd, netns),
+                "env": env,
+                "cwd": str(cwd) if cwd else None,
+                "stdout": str(out),
+                "stderr": str(err),
+            },
+            30,
+        )
         return GuestProcess(self, reply["pid"], cmd, out, err)
 
 

@@ -16,11 +16,35 @@ from .kernel import Kernel, VmUnavailable, cache_lock, is_static_elf, module_fil
 # exercise (IPVS with every scheduler and the SIP persistence engine, veth, bridge).
 # crc32c_generic is a soft dependency of libcrc32c that insmod does not resolve by itself.
 MODULES = (
-    "virtio_pci", "virtio_console", "9pnet_virtio", "9p", "overlay", "crc32c_generic",
-    "nf_conntrack", "ip_vs",
-    *(f"ip_vs_{s}" for s in
-      ("rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "dh", "mh", "fo", "ovf", "lblc", "lblcr")),
-    "ip_vs_pe_sip", "veth", "bridge",
+    "virtio_pci",
+    "virtio_console",
+    "9pnet_virtio",
+    "9p",
+    "overlay",
+    "crc32c_generic",
+    "nf_conntrack",
+    "ip_vs",
+    *(
+        f"ip_vs_{s}"
+        for s in (
+            "rr",
+            "wrr",
+            "lc",
+            "wlc",
+            "sed",
+            "nq",
+            "sh",
+            "dh",
+            "mh",
+            "fo",
+            "ovf",
+            "lblc",
+            "lblcr",
+        )
+    ),
+    "ip_vs_pe_sip",
+    "veth",
+    "bridge",
 )
 INIT = Path(__file__).with_name("guest_init.sh")
 
@@ -61,8 +85,13 @@ def _build(out: Path, busybox: Path, modules: list[Path]) -> None:
         archive = Path(tmp) / "initramfs.cpio"
         with open(archive, "wb") as f:
             try:
-                subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=stage,
-                               input="\n".join(names).encode(), stdout=f, check=True)
+                subprocess.run(
+                    ["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"],
+                    cwd=stage,
+                    input="\n".join(names).encode(),
+                    stdout=f,
+                    check=True,
+                )
             except FileNotFoundError as exc:
                 raise VmUnavailable("cpio is not installed (apt-get install cpio)") from exc
         for stale in out.parent.glob("initramfs-*.cpio"):  # qemu reads it only at start

@@ -103,8 +103,9 @@ def ensure_kernel() -> Kernel:
         if wanted is None:
             cached = _cached()
             if not cached:
-                raise VmUnavailable(f"apt knows no {META_PACKAGE} and {cache_dir()} holds no "
-                                    "kernel")
+                raise VmUnavailable(
+                    f"apt knows no {META_PACKAGE} and {cache_dir()} holds no kernel"
+                )
             return _kernel_at(cached[0])
         root = cache_dir() / f"{wanted[0]}_{wanted[1]}"
         if not (root / _COMPLETE).exists():
@@ -143,7 +144,7 @@ def _segments(elf: bytes) -> Iterator[tuple[int, int, int]]:
     """(type, offset, size) of an ELF64 little-endian file's program headers."""
     if elf[:5] != b"\x7fELF\x02":
         return
-    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    (phoff,) = struct.unpack_from("<Q", elf, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
     for i in range(phnum):
         header = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
@@ -188,8 +189,9 @@ def module_files(kernel: Kernel, names: Iterable[str]) -> list[Path]:
     """The .ko files to insmod, dependencies (and soft dependencies) first, each once."""
     order: list[Path] = []
     for name in names:
-        out = _run(["modprobe", "-d", str(kernel.root), "-S", kernel.version,
-                    "--show-depends", name])
+        out = _run(
+            ["modprobe", "-d", str(kernel.root), "-S", kernel.version, "--show-depends", name]
+        )
         for line in out.splitlines():
             if line.startswith("insmod "):
                 path = Path(line.split()[1])

@@ -41,8 +41,10 @@ class Topology:
 def _plan(servers: Sequence[str]) -> Topology:
     if len(servers) > 200 or not all(re.fullmatch(r"[a-z][a-z0-9-]{0,11}", n) for n in servers):
         raise ValueError("at most 200 servers, named [a-z][a-z0-9-]{0,11} (veth v-NAME)")
-    return Topology(servers={n: f"{SERVER_NET}.{i + 2}" for i, n in enumerate(servers)},
-                    servers6={n: f"{SERVER_NET6}{i + 2:x}" for i, n in enumerate(servers)})
+    return Topology(
+        servers={n: f"{SERVER_NET}.{i + 2}" for i, n in enumerate(servers)},
+        servers6={n: f"{SERVER_NET6}{i + 2:x}" for i, n in enumerate(servers)},
+    )
 
 
 def _batch(netns: str | None, commands: list[str]) -> str:
@@ -53,8 +55,14 @@ def _batch(netns: str | None, commands: list[str]) -> str:
 
 def _inside(ip: str, ip6: str, gw: str, gw6: str) -> list[str]:
     """ip commands run inside a namespace hanging off the director by its eth0."""
-    return ["link set lo up", f"addr add {ip}/24 dev eth0", f"addr add {ip6}/64 dev eth0 nodad",
-            "link set eth0 up", f"route add default via {gw}", f"route add default via {gw6}"]
+    return [
+        "link set lo up",
+        f"addr add {ip}/24 dev eth0",
+        f"addr add {ip6}/64 dev eth0 nodad",
+        "link set eth0 up",
+        f"route add default via {gw}",
+        f"route add default via {gw6}",
+    ]
 
 
 def build_topology(vm: Vm, servers: Sequence[str] = ("rs1", "rs2")) -> Topology:
@@ -62,31 +70,42 @@ def build_topology(vm: Vm, servers: Sequence[str] = ("rs1", "rs2")) -> Topology:
     topo = _plan(servers)
     director = [f"netns add {ns}" for ns in topo.namespaces]
     director += [f"link add v-{ns} type veth peer name eth0 netns {ns}" for ns in topo.namespaces]
-    director += [f"addr add {topo.director_ip}/24 dev v-{topo.client}",
-                 f"addr add {topo.vip}/24 dev v-{topo.client}",
-                 f"addr add {topo.director_ip6}/64 dev v-{topo.client} nodad",
-                 f"addr add {topo.vip6}/64 dev v-{topo.client} nodad",
-                 f"link set v-{topo.client} up",
-                 f"link add {BRIDGE} type bridge",
-                 f"addr add {topo.gateway_ip}/24 dev {BRIDGE}",
-                 f"addr add {topo.gateway_ip6}/64 dev {BRIDGE} nodad",
-                 f"link set {BRIDGE} up",
-                 *(f"link set v-{ns} master {BRIDGE} up" for ns in topo.servers)]
-    script = ["set -e", _batch(None, director),
-              _batch(topo.client, _inside(topo.client_ip, topo.client_ip6, topo.director_ip,
-                                          topo.director_ip6)),
-              *(_batch(ns, _inside(ip, topo.servers6[ns], topo.gateway_ip, topo.gateway_ip6))
-                for ns, ip in topo.servers.items()),
-              "echo 1 > /proc/sys/net/ipv4/ip_forward",
-              "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"]
+    director += [
+        f"addr add {topo.director_ip}/24 dev v-{topo.client}",
+        f"addr add {topo.vip}/24 dev v-{topo.client}",
+        f"addr add {topo.director_ip6}/64 dev v-{topo.client} nodad",
+        f"addr add {topo.vip6}/64 dev v-{topo.client} nodad",
+        f"link set v-{topo.client} up",
+        f"link add {BRIDGE} type bridge",
+        f"addr add {topo.gateway_ip}/24 dev {BRIDGE}",
+        f"addr add {topo.gateway_ip6}/64 dev {BRIDGE} nodad",
+        f"link set {BRIDGE} up",
+        *(f"link set v-{ns} master {BRIDGE} up" for ns in topo.servers),
+    ]
+    script = [
+        "set -e",
+        _batch(None, director),
+        _batch(
+            topo.client,
+            _inside(topo.client_ip, topo.client_ip6, topo.director_ip, topo.director_ip6),
+        ),
+        *(
+            _batch(ns, _inside(ip, topo.servers6[ns], topo.gateway_ip, topo.gateway_ip6))
+            for ns, ip in topo.servers.items()
+        ),
+        "echo 1 > /proc/sys/net/ipv4/ip_forward",
+        "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
+    ]
     vm.run("\n".join(script), timeout=60, check=True)
     return topo
 
 
 def remove_topology(vm: Vm, topo: Topology) -> GuestResult:
     """Delete the namespaces (their veth pairs go with them) and the bridge."""
-    script = [*(f"ip netns del {shlex.quote(ns)}" for ns in topo.namespaces),
-              f"ip link del {BRIDGE}"]
+    script = [
+        *(f"ip netns del {shlex.quote(ns)}" for ns in topo.namespaces),
+        f"ip link del {BRIDGE}",
+    ]
     return vm.run("\n".join(script), timeout=60, check=True)
 
 
@@ -94,8 +113,10 @@ def wait_listening(vm: Vm, netns: str | None, host: str, port: int, timeout: flo
     """Wait until a TCP connect to host:port from netns succeeds (bash's /dev/tcp: no Python
     start-up, which costs about a second in the guest)."""
     target = f"/dev/tcp/{host}/{port}"
-    loop = (f"end=$((SECONDS + {int(timeout)})); "
-            f"until (: > {shlex.quote(target)}) 2>/dev/null; do "
-            f"[ $SECONDS -lt $end ] || exit 1; sleep 0.1; done")
+    loop = (
+        f"end=$((SECONDS + {int(timeout)})); "
+        f"until (: > {shlex.quote(target)}) 2>/dev/null; do "
+        f"[ $SECONDS -lt $end ] || exit 1; sleep 0.1; done"
+    )
     result = vm.run(["bash", "-c", loop], netns=netns, timeout=timeout + 10)
     assert result.returncode == 0, f"nothing listens on {host}:{port} (netns {netns})"

@@ -50,13 +50,16 @@ def clean_table(ipvs_vm: Vm) -> Iterator[None]:
 
 
 def test_http_through_a_nat_service_lands_on_both_servers(
-        ipvs_vm: Vm, net: Topology, clean_table: None) -> None:
+    ipvs_vm: Vm, net: Topology, clean_table: None
+) -> None:
     rs1, rs2 = net.servers.values()
     rs1_6, rs2_6 = (f"[{ip}]" for ip in net.servers6.values())
-    rules = (f"-A {SERVICE} -s rr\n"
-             f"-a {SERVICE} -r {rs1}:80 -m -w 1\n-a {SERVICE} -r {rs2}:80 -m -w 1\n"
-             f"-A {SERVICE6} -s rr\n"
-             f"-a {SERVICE6} -r {rs1_6}:80 -m -w 1\n-a {SERVICE6} -r {rs2_6}:80 -m -w 1\n")
+    rules = (
+        f"-A {SERVICE} -s rr\n"
+        f"-a {SERVICE} -r {rs1}:80 -m -w 1\n-a {SERVICE} -r {rs2}:80 -m -w 1\n"
+        f"-A {SERVICE6} -s rr\n"
+        f"-a {SERVICE6} -r {rs1_6}:80 -m -w 1\n-a {SERVICE6} -r {rs2_6}:80 -m -w 1\n"
+    )
     done = pyipvsadm(ipvs_vm, "-R", input=rules)
     assert done.returncode == 0, done.stderr
     masq = Dest("Masq", 1, 0, 0)
@@ -67,11 +70,15 @@ def test_http_through_a_nat_service_lands_on_both_servers(
 
     paths4 = [f"/v4/{i}" for i in range(6)]
     paths6 = [f"/v6/{i}" for i in range(4)]
-    answers = http_get(ipvs_vm, net.client, [f"http://{net.vip}{p}" for p in paths4]
-                       + [f"http://[{net.vip6}]{p}" for p in paths6])
+    answers = http_get(
+        ipvs_vm,
+        net.client,
+        [f"http://{net.vip}{p}" for p in paths4] + [f"http://[{net.vip6}]{p}" for p in paths6],
+    )
     assert [a["status"] for a in answers] == [200] * 10
-    assert [a["body"] for a in answers] == [f"{a['backend']} GET {p}\n"
-                                            for a, p in zip(answers, paths4 + paths6, strict=True)]
+    assert [a["body"] for a in answers] == [
+        f"{a['backend']} GET {p}\n" for a, p in zip(answers, paths4 + paths6, strict=True)
+    ]
     # round robin over fresh connections: the servers alternate, on both address families
     assert Counter(a["backend"] for a in answers[:6]) == {"rs1": 3, "rs2": 3}
     assert Counter(a["backend"] for a in answers[6:]) == {"rs1": 2, "rs2": 2}
@@ -79,17 +86,24 @@ def test_http_through_a_nat_service_lands_on_both_servers(
     # what the servers saw, and what the kernel's connection table says
     for name in ("rs1", "rs2"):
         assert backend_paths(ipvs_vm, name) == [
-            p for a, p in zip(answers, paths4 + paths6, strict=True) if a["backend"] == name]
-    assert connections_by_dest(ipvs_vm) == {f"{rs1}:80": 3, f"{rs2}:80": 3,
-                                            f"{rs1_6}:80": 2, f"{rs2_6}:80": 2}
+            p for a, p in zip(answers, paths4 + paths6, strict=True) if a["backend"] == name
+        ]
+    assert connections_by_dest(ipvs_vm) == {
+        f"{rs1}:80": 3,
+        f"{rs2}:80": 3,
+        f"{rs1_6}:80": 2,
+        f"{rs2_6}:80": 2,
+    }
 
 
 def test_apply_drains_a_removed_server_with_open_connections(
-        ipvs_vm: Vm, net: Topology, clean_table: None) -> None:
+    ipvs_vm: Vm, net: Topology, clean_table: None
+) -> None:
     rs1, rs2 = net.servers.values()
     both = ipvs_vm.shared / "both.rules"
-    both.write_text(f"-A {SERVICE} -s rr\n-a {SERVICE} -r {rs1}:80 -m -w 1\n"
-                    f"-a {SERVICE} -r {rs2}:80 -m -w 1\n")
+    both.write_text(
+        f"-A {SERVICE} -s rr\n-a {SERVICE} -r {rs1}:80 -m -w 1\n-a {SERVICE} -r {rs2}:80 -m -w 1\n"
+    )
     only_rs2 = ipvs_vm.shared / "only-rs2.rules"
     only_rs2.write_text(f"-A {SERVICE} -s rr\n-a {SERVICE} -r {rs2}:80 -m -w 1\n")
     done = pyipvsadm(ipvs_vm, "--apply", str(both))
@@ -98,17 +112,34 @@ def test_apply_drains_a_removed_server_with_open_connections(
 
     # four keep-alive connections stay open: two on each server
     ready, release = ipvs_vm.shared / "held", ipvs_vm.shared / "release"
-    with ipvs_vm.spawn([ipvs_vm.python_exe, str(CLIENT), "hold", f"http://{net.vip}/held", "4",
-                        str(ready), str(release)], netns=net.client) as holder:
-        first = json.loads(wait_for(lambda: ready.exists() and ready.read_text(),
-                                    "the held connections", timeout=120))
+    with ipvs_vm.spawn(
+        [
+            ipvs_vm.python_exe,
+            str(CLIENT),
+            "hold",
+            f"http://{net.vip}/held",
+            "4",
+            str(ready),
+            str(release),
+        ],
+        netns=net.client,
+    ) as holder:
+        first = json.loads(
+            wait_for(
+                lambda: ready.exists() and ready.read_text(), "the held connections", timeout=120
+            )
+        )
         assert Counter(a["backend"] for a in first) == {"rs1": 2, "rs2": 2}
         assert ipvs_table(ipvs_vm)[svc][f"{rs1}:80"][:3] == ("Masq", 1, 2)  # weight, ActiveConn
 
-        with ipvs_vm.spawn(pyipvsadm_argv(ipvs_vm, "--apply", str(only_rs2),
-                                          "--drain-timeout", "120")) as applying:
-            drained = wait_for(lambda: ipvs_table(ipvs_vm)[svc][f"{rs1}:80"].weight == 0,
-                               "rs1 drained (weight 0)", timeout=120)
+        with ipvs_vm.spawn(
+            pyipvsadm_argv(ipvs_vm, "--apply", str(only_rs2), "--drain-timeout", "120")
+        ) as applying:
+            drained = wait_for(
+                lambda: ipvs_table(ipvs_vm)[svc][f"{rs1}:80"].weight == 0,
+                "rs1 drained (weight 0)",
+                timeout=120,
+            )
             assert drained
             # new connections avoid the drained server; its open ones keep it in the table
             fresh = http_get(ipvs_vm, net.client, [f"http://{net.vip}/new/{i}" for i in range(4)])

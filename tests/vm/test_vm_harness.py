@@ -24,12 +24,12 @@ def test_guest_runs_debians_kernel_with_ipvs(ipvs_vm: Vm) -> None:
     listing = ipvs_vm.run(["ipvsadm", "-Ln"], check=True).stdout
     assert listing.startswith("IP Virtual Server version 1.2.1 (size=4096)\n")
     assert "Prot LocalAddress:Port Scheduler Flags" in listing
-    loaded = {line.split()[0] for line in ipvs_vm.run(["cat", "/proc/modules"]).stdout
-              .splitlines()}
+    loaded = {line.split()[0] for line in ipvs_vm.run(["cat", "/proc/modules"]).stdout.splitlines()}
     assert {m for m in MODULES if m.startswith("ip_vs")} <= loaded
     # every scheduler works with Debian's ipvsadm, and the table is clean afterwards
-    scheds = [m.removeprefix("ip_vs_") for m in MODULES if m.startswith("ip_vs_")
-              and m != "ip_vs_pe_sip"]
+    scheds = [
+        m.removeprefix("ip_vs_") for m in MODULES if m.startswith("ip_vs_") and m != "ip_vs_pe_sip"
+    ]
     script = "".join(f"ipvsadm -A -t 10.9.9.{i}:80 -s {s}\n" for i, s in enumerate(scheds, 1))
     ipvs_vm.run(f"set -e\n{script}", check=True)
     listed = ipvs_vm.run(["ipvsadm", "-Ln"], check=True).stdout
@@ -40,8 +40,10 @@ def test_guest_runs_debians_kernel_with_ipvs(ipvs_vm: Vm) -> None:
     start = time.monotonic()
     for _ in range(calls):
         ipvs_vm.run(["true"], check=True)
-    print(f"boot {ipvs_vm.boot_seconds:.1f} s ({ipvs_vm.accel}), "
-          f"{(time.monotonic() - start) / calls * 1000:.0f} ms per call")
+    print(
+        f"boot {ipvs_vm.boot_seconds:.1f} s ({ipvs_vm.accel}), "
+        f"{(time.monotonic() - start) / calls * 1000:.0f} ms per call"
+    )
 
 
 def test_guest_sees_the_host_root_read_only_through_an_overlay(ipvs_vm: Vm) -> None:
@@ -93,8 +95,11 @@ def test_python_code_and_script_with_arguments(ipvs_vm: Vm) -> None:
 
 def test_shared_folder_works_both_ways(ipvs_vm: Vm) -> None:
     (ipvs_vm.shared / "to-guest").write_text("from host\n")
-    ipvs_vm.run(f"cat {ipvs_vm.shared}/to-guest > {ipvs_vm.shared}/from-guest; "
-                f"echo from guest >> {ipvs_vm.shared}/from-guest", check=True)
+    ipvs_vm.run(
+        f"cat {ipvs_vm.shared}/to-guest > {ipvs_vm.shared}/from-guest; "
+        f"echo from guest >> {ipvs_vm.shared}/from-guest",
+        check=True,
+    )
     assert (ipvs_vm.shared / "from-guest").read_text() == "from host\nfrom guest\n"
 
 
@@ -120,7 +125,9 @@ def test_topology_namespaces_reach_each_other_through_the_director(ipvs_vm: Vm) 
         probes += [(ns, topo.client_ip) for ns in topo.servers]
         script = "".join(
             f"ip netns exec {ns} bash -c ': > /dev/tcp/{ip}/9' 2>&1 | grep -q refused "
-            f"&& echo {ns}:{ip} ok\n" for ns, ip in probes)
+            f"&& echo {ns}:{ip} ok\n"
+            for ns, ip in probes
+        )
         got = ipvs_vm.run(script, timeout=120).stdout.splitlines()
         assert got == [f"{ns}:{ip} ok" for ns, ip in probes]
         assert ipvs_vm.run(["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout == "1\n"
@@ -148,10 +155,17 @@ def test_a_guest_panic_is_a_failure_that_shows_the_console(fresh_vm: Vm) -> None
 
 
 def test_qemu_dies_with_a_test_run_killed_before_teardown(tmp_path: Path) -> None:
-    script = ("import os, sys; from pathlib import Path; from tests.vm.harness import boot_vm\n"
-              "vm = boot_vm(Path(sys.argv[1])); print(vm.qemu_pid, flush=True); os._exit(0)\n")
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    script = (
+        "import os, sys; from pathlib import Path; from tests.vm.harness import boot_vm\n"
+        "vm = boot_vm(Path(sys.argv[1])); print(vm.qemu_pid, flush=True); os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode and "VmUnavailable" in done.stderr:
         pytest.skip(done.stderr.strip().splitlines()[-1])
     assert done.returncode == 0, done.stderr
@@ -168,9 +182,22 @@ def test_qemu_dies_with_a_test_run_killed_before_teardown(tmp_path: Path) -> Non
 def test_without_the_vm_the_tests_are_skipped_with_the_reason(tmp_path: Path) -> None:
     env = {**os.environ, "TCPVS_VM": "0"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider", "-q",
-         f"{Path(__file__)}::test_guest_runs_debians_kernel_with_ipvs"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"{Path(__file__)}::test_guest_runs_debians_kernel_with_ipvs",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 skipped" in done.stdout
     assert "IPVS VM unavailable: disabled by TCPVS_VM=0" in done.stdout

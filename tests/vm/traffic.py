@@ -15,8 +15,9 @@ import pytest
 from .harness import REPO, GuestProcess, GuestResult, Vm
 
 CLIENT = Path(__file__).with_name("guest_client.py")
-PYIPVSADM = ("import sys; sys.argv[0] = 'pyipvsadm'; from tcpvs.ipvs.cli import main; "
-             "sys.exit(main())")
+PYIPVSADM = (
+    "import sys; sys.argv[0] = 'pyipvsadm'; from tcpvs.ipvs.cli import main; sys.exit(main())"
+)
 
 
 class Dest(NamedTuple):
@@ -29,9 +30,24 @@ class Dest(NamedTuple):
 def start_backends(vm: Vm, names: list[str], port: int = 80) -> list[GuestProcess]:
     """tests.support.backend NAME in namespace NAME on every address; waits until all listen.
     Each logs its requests to vm.shared/NAME.log (see backend_paths)."""
-    procs = [vm.spawn([vm.python_exe, "-m", "tests.support.backend", name, "--host", "",
-                       "--port", str(port), "--log", str(vm.shared / f"{name}.log")], netns=name)
-             for name in names]
+    procs = [
+        vm.spawn(
+            [
+                vm.python_exe,
+                "-m",
+                "tests.support.backend",
+                name,
+                "--host",
+                "",
+                "--port",
+                str(port),
+                "--log",
+                str(vm.shared / f"{name}.log"),
+            ],
+            netns=name,
+        )
+        for name in names
+    ]
     for proc in procs:
         proc.wait_output("ready", timeout=90)
     return procs
@@ -46,8 +62,7 @@ def backend_paths(vm: Vm, name: str) -> list[str]:
 
 def http_get(vm: Vm, netns: str, urls: list[str]) -> list[dict[str, Any]]:
     """GET each URL on its own connection from netns; [{"status", "backend", "body"}, ...]."""
-    return json.loads(vm.python(CLIENT, "get", *urls, netns=netns, timeout=180,
-                                check=True).stdout)
+    return json.loads(vm.python(CLIENT, "get", *urls, netns=netns, timeout=180, check=True).stdout)
 
 
 def pyipvsadm_argv(vm: Vm, *args: str) -> list[str]:

@@ -1,0 +1,69 @@
+"""Which modules Cython compiles, and whether a compiled build may run.
+
+`pip install` compiles each module of COMPILED from its .py source (typed by the .pxd beside
+it) and setup.py records the digest of every source it compiled in tcpvs/_built.py. A
+compiled build runs only when every module was compiled from the very sources beside it: an
+install always matches; in a source tree, a source edited since the last build does not, and
+then every module loads from its .py file instead (TCPVS_PURE_PYTHON=1 forces that too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+
+# In import order: each imports only earlier ones when it loads.
+COMPILED = (
+    "tcpvs.engine.pool",
+    "tcpvs.engine.listener",
+    "tcpvs.engine.frontend",
+    "tcpvs.engine.http",
+)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _stem(module: str) -> str:
+    return os.path.join(ROOT, *module.split("."))
+
+
+def source_digest(module: str) -> str:
+    """sha256 of the module's .py and .pxd files."""
+    digest = hashlib.sha256()
+    for suffix in (".py", ".pxd"):
+        path = _stem(module) + suffix
+        if os.path.exists(path):
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def why_pure() -> str:
+    """Why the pure-Python modules must run; "" when the compiled ones can."""
+    if os.environ.get("TCPVS_PURE_PYTHON", "") not in ("", "0"):
+        return "TCPVS_PURE_PYTHON is set"
+    try:
+        from tcpvs._built import DIGESTS
+    except ImportError:
+        DIGESTS = {}
+    for module in COMPILED:
+        built = any(os.path.exists(_stem(module) + suffix) for suffix in EXTENSION_SUFFIXES)
+        if not built or module not in DIGESTS:
+            return "not compiled (no C compiler at install time?)"
+        if DIGESTS[module] != source_digest(module):
+            return f"{_stem(module)}.py changed since it was compiled (rebuild: pip install -e .)"
+    return ""
+
+
+def load_sources(modules: tuple[str, ...]) -> None:
+    """Import `modules` from their .py files, even where a compiled module sits beside them."""
+    for name in modules:
+        spec = importlib.util.spec_from_file_location(name, _stem(name) + ".py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        package, _, attribute = name.rpartition(".")
+        setattr(sys.modules[package], attribute, module)
