@@ -9,11 +9,20 @@ of several runs is reported).
 
     python3 -m bench.hotpath                 # whatever the tree imports (compiled if built)
     TCPVS_PURE_PYTHON=1 python3 -m bench.hotpath
+    python3 -m bench.hotpath --instructions  # instructions per request, counted by callgrind
+
+Instructions do not depend on what else the machine is doing: callgrind runs the loop twice,
+for N and 2N requests, and the difference over N is the cost of one request alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
 import time
 
 from tcpvs.config import parse_config
@@ -96,13 +105,36 @@ def run(requests: int) -> float:
     return elapsed / requests * 1e6
 
 
+def instructions(requests: int) -> float:
+    """Instructions per request (callgrind), from runs of `requests` and 2 × `requests`."""
+    totals = []
+    for n in (requests, 2 * requests):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "callgrind.out")
+            done = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                 sys.executable, "-m", "bench.hotpath", "--requests", str(n), "--runs", "1"],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if found is None:
+                raise RuntimeError(f"no instruction count from callgrind: {done.stderr[-500:]}")
+            totals.append(int(found.group(1)))
+    return (totals[1] - totals[0]) / requests
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python3 -m bench.hotpath", description=__doc__.split("\n")[0]
     )
     ap.add_argument("-n", "--requests", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=7, help="best of RUNS (7)")
+    ap.add_argument("--instructions", action="store_true", help="count instructions (valgrind)")
     args = ap.parse_args(argv)
+    if args.instructions:
+        per_request = instructions(min(args.requests, 5000))
+        print(f"engine {IMPLEMENTATION}: {per_request:,.0f} instructions/request (callgrind)")
+        return
     best = min(run(args.requests) for _ in range(args.runs))
     print(f"engine {IMPLEMENTATION}: {best:.2f} µs/request (best of {args.runs} × {args.requests})")
 
