@@ -25,11 +25,11 @@ import sys
 import tempfile
 import time
 
-from tcpvs.config import parse_config
 from tcpvs.engine import IMPLEMENTATION
 from tcpvs.engine.http import HttpFrontend
 from tcpvs.engine.listener import ServiceListener
 from tcpvs.engine.pool import BackendConnection
+from tcpvs.table.config import parse_config
 
 CONFIG = """\
 Virtual bench {

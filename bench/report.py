@@ -187,7 +187,7 @@ def machine_info(pinning: str, settings: str, load_before: str, note: str) -> li
         (
             "tcpvs",
             f"{version.group(1) if version else '?'}, run as "
-            + (f"`{tcpvsd[0]}`" if len(tcpvsd) == 1 else "this tree's `tcpvs.daemon:main`")
+            + (f"`{tcpvsd[0]}`" if len(tcpvsd) == 1 else "this tree's `tcpvs.daemon.tcpvsd:main`")
             + f" ({_first_line([*tcpvsd, '--version'])})",
         ),
         ("pinning", pinning),

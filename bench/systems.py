@@ -169,7 +169,7 @@ def tcpvs_commands() -> tuple[list[str], list[str], dict[str, str] | None]:
     run = "import sys; from {} import main; sys.exit(main())"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return (
-        [sys.executable, "-c", run.format("tcpvs.daemon")],
+        [sys.executable, "-c", run.format("tcpvs.daemon.tcpvsd")],
         [sys.executable, "-c", run.format("tcpvsadm.cli")],
         env,
     )

@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 from tcpvs._version import __version__
 
 _WHERE = {
-    "Address": "tcpvs.addr",
+    "Address": "tcpvs.table.addr",
     "ConfigError": "tcpvs.errors",
     "ControlError": "tcpvs.errors",
     "DaemonNotRunning": "tcpvs.errors",
     "TableError": "tcpvs.errors",
     "TcpvsError": "tcpvs.errors",
-    "RealServer": "tcpvs.model",
-    "Rule": "tcpvs.model",
-    "Service": "tcpvs.model",
+    "RealServer": "tcpvs.table.model",
+    "Rule": "tcpvs.table.model",
+    "Service": "tcpvs.table.model",
     "ScheduleContext": "tcpvs.sched.base",
     "Scheduler": "tcpvs.sched.base",
     "Switch": "tcpvs.switch",
-    "Table": "tcpvs.table",
+    "Table": "tcpvs.table.operations",
 }
 
 __all__ = [
@@ -48,12 +48,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from tcpvs.addr import Address
     from tcpvs.errors import ConfigError, ControlError, DaemonNotRunning, TableError, TcpvsError
-    from tcpvs.model import RealServer, Rule, Service
     from tcpvs.sched.base import ScheduleContext, Scheduler
     from tcpvs.switch import Switch
-    from tcpvs.table import Table
+    from tcpvs.table.addr import Address
+    from tcpvs.table.model import RealServer, Rule, Service
+    from tcpvs.table.operations import Table
 
 
 def __getattr__(name: str) -> Any:

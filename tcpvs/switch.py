@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tcpvs.addr import Address, format_address
 from tcpvs.engine.listener import ServiceListener
 from tcpvs.errors import TableError
-from tcpvs.listing import snapshot
-from tcpvs.model import RealServer, Rule, Service
-from tcpvs.table import Table
+from tcpvs.table.addr import Address, format_address
+from tcpvs.table.listing import snapshot
+from tcpvs.table.model import RealServer, Rule, Service
+from tcpvs.table.operations import Table
 
 # How long a stopped service's open connections may take to finish before they are cut.
 DEFAULT_DRAIN_SECONDS = 10.0
@@ -59,7 +59,7 @@ class Switch:
         # restores every setting of this edit, so the service keeps serving as it was.
         before = (
             service.listen,
-            dict(service.settings),
+            service.settings,
             service.redirect,
             service.scheduler_name,
             service.scheduler,
@@ -156,7 +156,7 @@ class Switch:
         without dropping a connection; the others stop. New services start stopped (KTCPVS
         semantics: `--start` follows `-f`).
         """
-        from tcpvs.config import parse_config  # the grammar module imports the table
+        from tcpvs.table.config import parse_config  # the grammar module imports the table
 
         new_table = parse_config(text, filename)
         for ident, listener in list(self._listeners.items()):

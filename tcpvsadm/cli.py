@@ -15,14 +15,14 @@ from typing import Any, TextIO
 import click
 
 from tcpvs._version import __version__
-from tcpvs.addr import format_address, parse_address
-from tcpvs.config import quotable
 from tcpvs.control.client import ControlClient
 from tcpvs.control.protocol import default_socket_path
 from tcpvs.errors import ControlError, DaemonNotRunning
-from tcpvs.listing import render_config, render_json
-from tcpvs.model import DEFAULT_SCHEDULER, DEFAULT_SERVER_PORT, MAX_MATCH, MAX_WEIGHT
 from tcpvs.sched import available
+from tcpvs.table.addr import format_address, parse_address
+from tcpvs.table.config import quotable
+from tcpvs.table.listing import render_config, render_json
+from tcpvs.table.model import DEFAULT_SCHEDULER, DEFAULT_SERVER_PORT, MAX_MATCH, MAX_WEIGHT
 
 PROG = "tcpvsadm"
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3

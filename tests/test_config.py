@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tcpvs.addr import Address
-from tcpvs.config import parse_config, quotable, tokenize
 from tcpvs.errors import ConfigError
-from tcpvs.listing import render_config, snapshot
-from tcpvs.model import SETTINGS
-from tcpvs.table import Table
+from tcpvs.table.addr import Address
+from tcpvs.table.config import parse_config, quotable, tokenize
+from tcpvs.table.listing import render_config, snapshot
+from tcpvs.table.operations import Table
+from tcpvs.table.settings import SETTINGS
 from tests.support.limits import default_maxclients
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -346,7 +346,7 @@ def test_round_trip_keeps_server_and_rule_order():
 
 
 def test_docs_list_every_setting_with_its_default():
-    from tcpvs.listing import format_setting
+    from tcpvs.table.listing import format_setting
 
     doc = (CONFIGS.parent / "docs" / "config.md").read_text()
     rows = {

@@ -18,7 +18,7 @@ from tcpvs.control.protocol import (
     encode_result,
 )
 from tcpvs.errors import ControlError
-from tcpvs.table import Table
+from tcpvs.table.operations import Table
 
 
 def test_every_switch_operation_is_whitelisted_with_its_own_arguments():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from tcpvs import __version__
-from tcpvs.config import parse_config
-from tcpvs.listing import merge_snapshots, render_config, render_json, snapshot
-from tcpvs.table import Table
+from tcpvs.table.config import parse_config
+from tcpvs.table.listing import merge_snapshots, render_config, render_json, snapshot
+from tcpvs.table.operations import Table
 from tests.support.limits import default_maxclients
 
 

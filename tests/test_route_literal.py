@@ -7,8 +7,8 @@ import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tcpvs.addr import Address
-from tcpvs.model import Rule, Service, literal_test
+from tcpvs.table.addr import Address
+from tcpvs.table.model import Rule, Service, literal_test
 
 # Pieces that make literal patterns, near-literal ones and real regexes.
 PIECE = st.sampled_from(["^", "/", "a", "b", ".", "*", ".*", "\\.", "\\", "$", "+", "?", "x"])

@@ -10,12 +10,11 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from tcpvs.addr import Address
-from tcpvs.model import RealServer, Rule
 from tcpvs.sched.base import ScheduleContext
-from tcpvs.sched.chttp import ChttpScheduler
-from tcpvs.sched.hhttp import HhttpScheduler
-from tcpvs.sched.phttp import PhttpScheduler
+from tcpvs.sched.hashing import HhttpScheduler
+from tcpvs.sched.sticky import ChttpScheduler, PhttpScheduler
+from tcpvs.table.addr import Address
+from tcpvs.table.model import RealServer, Rule
 from tests.extsched_dist import plugin_env
 
 USERS = "/users/([^/]+)/"
@@ -93,10 +92,10 @@ def test_hhttp_is_stable_across_processes() -> None:
     """No salted hash(): another interpreter (another hash seed) places keys the same way."""
     code = (
         "import json\n"
-        "from tcpvs.addr import Address\n"
-        "from tcpvs.model import RealServer, Rule\n"
+        "from tcpvs.table.addr import Address\n"
+        "from tcpvs.table.model import RealServer, Rule\n"
         "from tcpvs.sched.base import ScheduleContext\n"
-        "from tcpvs.sched.hhttp import HhttpScheduler\n"
+        "from tcpvs.sched.hashing import HhttpScheduler\n"
         "pool = [RealServer(Address('127.0.0.1', 9001 + i), 1) for i in range(4)]\n"
         f"rule = Rule({USERS!r}, 1, pool)\n"
         "out = {}\n"

@@ -9,14 +9,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from tcpvs.addr import Address
-from tcpvs.model import RealServer
 from tcpvs.sched.base import ScheduleContext, Scheduler
-from tcpvs.sched.http import HttpScheduler
-from tcpvs.sched.lc import LcScheduler
-from tcpvs.sched.rr import RrScheduler
-from tcpvs.sched.wlc import WlcScheduler
-from tcpvs.sched.wrr import WrrScheduler
+from tcpvs.sched.leastconn import HttpScheduler, LcScheduler, WlcScheduler
+from tcpvs.sched.roundrobin import RrScheduler, WrrScheduler
+from tcpvs.table.addr import Address
+from tcpvs.table.model import RealServer
+from tcpvs.table.operations import Table
 
 CTX = ScheduleContext()
 
@@ -210,13 +208,24 @@ def test_rarely_used_rule_keeps_its_rotation() -> None:
     assert rare_wrr == [c, d, c, d]
 
 
-def test_state_of_forgotten_servers_is_dropped() -> None:
-    """Servers deleted and added again (new objects) do not keep memory forever."""
-    wrr, rr = WrrScheduler(), RrScheduler()
-    for _ in range(3000):
-        pool = servers(1, 2)
+def test_state_of_removed_servers_is_dropped() -> None:
+    """Servers deleted and added again (new objects) through the table: the scheduler is told
+    and keeps state for the servers of the service only."""
+    table = Table()
+    table.add_service("s", scheduler="wrr")
+    for round_ in range(300):
+        table.add_server("s", "127.0.0.1:9001", 1)
+        table.add_server("s", "127.0.0.1:9002", 2)
+        service = table.service("s")
+        if round_ == 150:
+            table.edit_service("s", scheduler="rr")  # told of the servers already there
         for _ in range(3):
-            wrr.select(pool, CTX)
-            rr.select(pool, CTX)
-    assert 2 <= len(wrr._current) <= 2 * 1024
-    assert 2 <= len(rr._stamps) <= 2 * 1024
+            service.scheduler.select(service.servers, CTX)
+        assert len(_state(service.scheduler)) == 2
+        table.delete_server("s", "127.0.0.1:9001")
+        table.delete_server("s", "127.0.0.1:9002")
+        assert len(_state(service.scheduler)) == 0
+
+
+def _state(scheduler: Scheduler) -> dict:
+    return scheduler._current if isinstance(scheduler, WrrScheduler) else scheduler._stamps

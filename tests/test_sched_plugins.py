@@ -13,7 +13,7 @@ import pytest
 
 from tcpvs.errors import TableError
 from tcpvs.sched import Scheduler
-from tcpvs.table import Table
+from tcpvs.table.operations import Table
 from tests.extsched_dist import PLUGIN_HEADER, PLUGIN_NAME, build_extsched, plugin_env
 
 REPO = Path(__file__).resolve().parent.parent

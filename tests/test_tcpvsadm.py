@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tcpvs import __version__
-from tcpvs.config import parse_config
-from tcpvs.listing import snapshot
+from tcpvs.table.config import parse_config
+from tcpvs.table.listing import snapshot
 from tcpvsadm.cli import run
 from tests.support.limits import default_maxclients
 from tests.test_control_server import ControlDaemon

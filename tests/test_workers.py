@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tcpvs.daemon.master import Master
 from tcpvs.errors import ControlError, TableError
-from tcpvs.listing import snapshot
-from tcpvs.master import Master
 from tcpvs.switch import Switch
-from tcpvs.table import Table
+from tcpvs.table.listing import snapshot
+from tcpvs.table.operations import Table
 from tests.support.client import get
 from tests.support.limits import default_maxclients, soft_nofile
 from tests.support.procs import (

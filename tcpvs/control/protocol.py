@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tcpvs.errors import ControlError
-from tcpvs.listing import rule_snapshot, server_snapshot, service_snapshot
-from tcpvs.model import SETTINGS, RealServer, Rule, Service
+from tcpvs.table.listing import rule_snapshot, server_snapshot, service_snapshot
+from tcpvs.table.model import RealServer, Rule, Service
+from tcpvs.table.settings import SETTINGS
 
 DEFAULT_SOCKET = "/run/tcpvs/tcpvsd.sock"
 # A request line carries at most a config file; bigger lines are refused, not buffered.

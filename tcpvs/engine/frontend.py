@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from tcpvs.engine.pool import BackendConnection
 from tcpvs.engine.splice import SPLICE_THRESHOLD, SpliceTunnel
-from tcpvs.model import RealServer, Service
 from tcpvs.sched.base import ScheduleContext
+from tcpvs.table.model import RealServer, Service
 
 if TYPE_CHECKING:
     from tcpvs.engine.listener import ServiceListener
@@ -72,7 +72,7 @@ class Frontend:
         stats.conns += 1
         stats.total_conns += 1
         listener.connections.add(self)
-        if stats.conns > listener.service.settings["maxclients"]:
+        if stats.conns > listener.service.settings.maxclients:
             self.refuse()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -150,11 +150,11 @@ class Frontend:
     async def _connect(self, server: RealServer) -> None:
         settings = self.listener.service.settings
         try:
-            conn = await self.listener.pool.connect(server, settings["connect_timeout"])
+            conn = await self.listener.pool.connect(server, settings.connect_timeout)
         except (OSError, TimeoutError):
             self._connecting = None
             server.failures += 1
-            server.down_until = self.listener.now + settings["fail_timeout"]
+            server.down_until = self.listener.now + settings.fail_timeout
             if self.transport is not None:
                 self.connect_failed(server)
             return
@@ -198,7 +198,7 @@ class Frontend:
     def start_tunnel(self, conn: BackendConnection, pending: bytes) -> None:
         self.tunnel = True
         self.backend = conn
-        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.read_timeout
         if pending:
             self.listener.service.stats.bytes_in += len(pending)
             conn.write(pending)
@@ -216,13 +216,13 @@ class Frontend:
             self.resume_client_reading()
 
     def tunnel_to_client(self, data: bytes) -> None:
-        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.read_timeout
         self.listener.service.stats.bytes_out += len(data)
         self.transport.write(data)  # type: ignore[union-attr]
         self._copied(len(data))
 
     def tunnel_to_server(self, data: bytes) -> None:
-        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.read_timeout
         self.listener.service.stats.bytes_in += len(data)
         self.backend.write(data)  # type: ignore[union-attr]
         self._copied(len(data))
@@ -251,12 +251,12 @@ class Frontend:
         self._splice = tunnel
 
     def _spliced_in(self, n: int) -> None:
-        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.read_timeout
         self.listener.service.stats.bytes_in += n
         self.backend.server.bytes_in += n  # type: ignore[union-attr]
 
     def _spliced_out(self, n: int) -> None:
-        self.deadline = self.listener.now + self.listener.service.settings["read_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.read_timeout
         self.listener.service.stats.bytes_out += n
         self.backend.server.bytes_out += n  # type: ignore[union-attr]
 
@@ -303,7 +303,7 @@ class RawFrontend(Frontend):
             service.stats.errors += 1
             self.transport.close()  # type: ignore[union-attr]
             return
-        self.deadline = self.listener.now + service.settings["connect_timeout"] + 1
+        self.deadline = self.listener.now + service.settings.connect_timeout + 1
         self.connect(server)
 
     def connect_failed(self, server: RealServer) -> None:

@@ -25,8 +25,8 @@ from tcpvs.http import (
     parse_request_head,
     parse_response_head,
 )
-from tcpvs.model import RealServer
 from tcpvs.sched.base import ScheduleContext
+from tcpvs.table.model import RealServer
 
 # A chunked request body is buffered up to this size before a server is chosen, so that bad
 # chunk framing is refused before anything is sent; larger bodies stream (still validated).
@@ -64,7 +64,7 @@ class HttpFrontend(Frontend):
         super().connection_made(transport)
         self._ctx.client = self.client
         self._xff = b"X-Forwarded-For: %s\r\n\r\n" % str(self.client[0]).encode()
-        self.deadline = self.listener.now + self.listener.service.settings["client_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.client_timeout
 
     def refuse(self) -> None:
         self.transport.write(error_response(503))  # type: ignore[union-attr]
@@ -94,7 +94,7 @@ class HttpFrontend(Frontend):
         except HttpError as exc:
             self._fail(exc.status)
             return
-        self.deadline = self.listener.now + self.listener.service.settings["server_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.server_timeout
         if self.backend is not None:
             piece = self._take_body()
             if piece:
@@ -118,14 +118,14 @@ class HttpFrontend(Frontend):
     def _read_head(self, buf: bytes | bytearray) -> None:
         service = self.listener.service
         try:
-            head = parse_request_head(buf, service.settings["max_head_size"])
+            head = parse_request_head(buf, service.settings.max_head_size)
         except HttpError as exc:
             self._fail(exc.status)
             return
         if head is None:
             if buf is not self._buf:
                 self._buf += buf
-                self.deadline = self.listener.now + service.settings["client_timeout"]
+                self.deadline = self.listener.now + service.settings.client_timeout
             return
         if buf is self._buf:
             del self._buf[: head.head_len]
@@ -152,7 +152,7 @@ class HttpFrontend(Frontend):
         except HttpError as exc:
             self._fail(exc.status)
             return
-        self.deadline = self.listener.now + service.settings["server_timeout"]
+        self.deadline = self.listener.now + service.settings.server_timeout
         if self._tried:
             self._tried = []
         rule = None
@@ -242,7 +242,7 @@ class HttpFrontend(Frontend):
         self._resp_started = False
         self._resp_clean = True
         raw = self._req.raw
-        out = raw[:-2] + self._xff if self.listener.service.settings["forwardfor"] else raw
+        out = raw[:-2] + self._xff if self.listener.service.settings.forwardfor else raw
         conn.write(out + self._take_body() if self._body_avail else out)
         conn.attach(self)
         if self.backend is conn:  # (attaching replays what the server sent early)
@@ -254,7 +254,7 @@ class HttpFrontend(Frontend):
         if self.tunnel:
             self.tunnel_to_client(data)
             return
-        self.deadline = self.listener.now + self.listener.service.settings["server_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.server_timeout
         if self._resp is None:
             self._read_response_head(data)
         else:
@@ -270,7 +270,7 @@ class HttpFrontend(Frontend):
         settings = self.listener.service.settings
         while True:
             try:
-                resp = parse_response_head(buf, settings["max_head_size"], self._req.method)
+                resp = parse_response_head(buf, settings.max_head_size, self._req.method)
             except HttpError as exc:
                 self._fail(exc.status)
                 return
@@ -340,7 +340,7 @@ class HttpFrontend(Frontend):
         self.listener.service.stats.bytes_out += n  # what _to_client would count
         self.backend.server.bytes_out += n  # type: ignore[union-attr]
         self._resp_left -= n
-        self.deadline = self.listener.now + self.listener.service.settings["server_timeout"]
+        self.deadline = self.listener.now + self.listener.service.settings.server_timeout
 
     def _spliced(self, exc: BaseException | None) -> None:
         self._splice = None
@@ -385,7 +385,7 @@ class HttpFrontend(Frontend):
 
     def _end_response(self) -> None:
         listener = self.listener
-        keepalive_deadline = listener.now + listener.service.settings["keepalive_timeout"]
+        keepalive_deadline = listener.now + listener.service.settings.keepalive_timeout
         resp, req, conn = self._resp, self._req, self.backend
         server = self._server
         if server is not None:

@@ -11,10 +11,10 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from tcpvs.addr import format_address
 from tcpvs.engine.pool import ServerPool
 from tcpvs.errors import TableError
-from tcpvs.model import RealServer, Service
+from tcpvs.table.addr import format_address
+from tcpvs.table.model import RealServer, Service
 
 if TYPE_CHECKING:
     from tcpvs.engine.frontend import Frontend

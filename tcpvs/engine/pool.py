@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from tcpvs.addr import Address
-from tcpvs.model import RealServer
+from tcpvs.table.addr import Address
+from tcpvs.table.model import RealServer
 
 if TYPE_CHECKING:
     from tcpvs.engine.frontend import Frontend

@@ -1,9 +1,10 @@
 """The scheduler contract: what a plugin implements and when the engine calls it.
 
 A scheduler is a class registered under a name in the `tcpvs.schedulers` entry-point group
-(exactly how the built-in ones register). The engine makes one instance per virtual service.
+(exactly how the built-in ones register). The engine makes one instance per virtual service;
+like HAProxy's `lb_*` operations, it is asked to choose and told what happens.
 
-Call order, per client connection (raw TCP) or per request (HTTP):
+Choosing, per client connection (raw TCP) or per request (HTTP):
 1. The engine routes: for an HTTP request, the first matching rule gives the candidate servers
    (every server of the service when it has no rules at all); a raw TCP connection gets every
    server.
@@ -12,12 +13,24 @@ Call order, per client connection (raw TCP) or per request (HTTP):
    (possibly empty). It is a read-only sequence: when nothing was dropped it is the rule's (or
    service's) own server list, not a copy, so a scheduler must not modify it. A failed attempt
    calls `select` again with the same `ctx`.
-3. It counts the chosen server's `conns` up while the connection/request is relayed and down
-   after, so least-connection schedulers read live values.
-4. For HTTP, before sending the response head to the client it calls `response_headers(ctx,
+3. For HTTP, before sending the response head to the client it calls `response_headers(ctx,
    server)` and inserts the returned header lines (chttp's cookie).
 
-`select` runs on the event loop for every request: it must not block and should be O(servers).
+Being told (every method below does nothing by default; override what you need):
+- `taken(server, ctx)`: the engine now relays a connection (raw TCP) or a request (HTTP) on
+  `server`; `server.conns` was just counted up. `released(server)`: it ended, however it
+  ended (answer, error, timeout, client gone); `server.conns` was just counted down. Each
+  `taken` is followed by exactly one `released`, so `conns` is exact.
+- `server_added(server)`, `server_removed(server)`: the table changed (tcpvsadm -a/-d, a
+  config load, a new scheduler for the service: it is told of every server already there).
+- `server_changed(server)`: its weight was edited.
+Keep per-server state in a dict keyed by the server object and drop it in
+`server_removed`: servers compare by identity, and a removed server never comes back (one
+added again at the same address is a new object).
+
+`select` and `taken`/`released` run on the event loop for every request: they must not block
+and should be O(servers). The engine calls `taken`/`released` and `response_headers` only on
+schedulers that override them, so the others pay nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from tcpvs.model import RealServer, Rule
+from tcpvs.table.model import RealServer, Rule
 
 _SEARCH: Any = object()  # ScheduleContext.match not computed yet
 
@@ -75,13 +88,17 @@ class Scheduler:
     # True: the service parses HTTP and routes every request even when it has no rules.
     # False: without rules the service relays raw TCP (any protocol), one choice per connection.
     http: ClassVar[bool] = False
-    # Set for each subclass: whether it overrides response_headers(), so that the engine calls
-    # it only for the schedulers that add headers (it runs for every response).
+    # Set for each subclass: whether it overrides response_headers() / taken() or released(),
+    # so that the engine calls them only for the schedulers that use them (per request).
     adds_headers: ClassVar[bool] = False
+    follows_load: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.adds_headers = cls.response_headers is not Scheduler.response_headers
+        cls.follows_load = (
+            cls.taken is not Scheduler.taken or cls.released is not Scheduler.released
+        )
 
     def select(self, servers: Sequence[RealServer], ctx: ScheduleContext) -> RealServer | None:
         """Pick one of `servers` (all have weight > 0), or None when none will do."""
@@ -90,3 +107,20 @@ class Scheduler:
     def response_headers(self, ctx: ScheduleContext, server: RealServer) -> bytes:
         """Header lines (each ending in CRLF) to add to the response head; none by default."""
         return b""
+
+    # -- notifications ------------------------------------------------------------------------
+
+    def taken(self, server: RealServer, ctx: ScheduleContext) -> None:
+        """`server` now relays one more connection or request (`server.conns` counted up)."""
+
+    def released(self, server: RealServer) -> None:
+        """One connection or request of `server` ended (`server.conns` counted down)."""
+
+    def server_added(self, server: RealServer) -> None:
+        """`server` joined the service."""
+
+    def server_removed(self, server: RealServer) -> None:
+        """`server` left the service: forget what is kept about it."""
+
+    def server_changed(self, server: RealServer) -> None:
+        """`server`'s weight changed."""

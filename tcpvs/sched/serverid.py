@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from hashlib import blake2b
 
-from tcpvs.addr import Address
+from tcpvs.table.addr import Address
 
 DIGEST_SIZE = 8  # 64 bits: 16 hex characters in a cookie, one machine word for hashing
 

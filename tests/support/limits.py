@@ -1,5 +1,5 @@
 """Open-files limits of processes, and the `maxclients` default docs/config.md derives from
-them, computed here independently of tcpvs.model so that tests check the documented rule."""
+them, computed here independently of tcpvs.table.model so that tests check the documented rule."""
 
 from __future__ import annotations
 

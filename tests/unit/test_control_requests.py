@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tcpvs.config import parse_config
 from tcpvs.control.protocol import BadRequest, decode_request
 from tcpvs.errors import ConfigError, TableError
-from tcpvs.model import compile_pattern
-from tcpvs.table import Table
+from tcpvs.table.config import parse_config
+from tcpvs.table.model import compile_pattern
+from tcpvs.table.operations import Table
 
 DEEP = 200_000
 

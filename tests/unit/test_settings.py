@@ -10,11 +10,11 @@ import resource
 
 import pytest
 
-from tcpvs.config import parse_config
 from tcpvs.errors import ConfigError, TableError
-from tcpvs.listing import render_config, snapshot
-from tcpvs.model import SETTINGS, check_setting, maxclients_for
-from tcpvs.table import Table
+from tcpvs.table.config import parse_config
+from tcpvs.table.listing import render_config, snapshot
+from tcpvs.table.operations import Table
+from tcpvs.table.settings import SETTINGS, check_setting, maxclients_for
 from tests.support.limits import default_maxclients, documented_maxclients
 
 HUGE = 10**400  # no float holds it
@@ -133,7 +133,7 @@ def soft_nofile_limit(soft: int):
 
 def maxclients_of_new_service() -> int:
     table = Table()
-    return table.add_service("web").settings["maxclients"]
+    return table.add_service("web").settings.maxclients
 
 
 def test_default_is_read_when_a_service_is_made_not_at_import():
@@ -148,13 +148,13 @@ def test_default_is_read_when_a_service_is_made_not_at_import():
     with soft_nofile_limit(300):
         assert maxclients_of_new_service() == 256
     # A service keeps the value it was made with; -L prints it, and it loads back as is.
-    assert service.settings["maxclients"] == 480
+    assert service.settings.maxclients == 480
     text = render_config(snapshot(table), header=False)
     assert text.count("    maxclients = 480\n") == 1
     assert text.count("    maxclients = 256\n") == 1
     rebuilt = parse_config(text, "listing.conf")
-    assert rebuilt.services["web"].settings["maxclients"] == 480
-    assert rebuilt.services["old"].settings["maxclients"] == 256
+    assert rebuilt.services["web"].settings.maxclients == 480
+    assert rebuilt.services["old"].settings.maxclients == 256
 
 
 def test_an_unlimited_open_files_limit_gives_the_ceiling(monkeypatch):
@@ -166,8 +166,8 @@ def test_an_unlimited_open_files_limit_gives_the_ceiling(monkeypatch):
 def test_config_values_are_taken_as_written():
     text = "Virtual a {\n    maxclients = 256\n}\nVirtual b {\n}\n"
     table = parse_config(text, "t.conf")
-    assert table.services["a"].settings["maxclients"] == 256
-    assert table.services["b"].settings["maxclients"] == default_maxclients()
+    assert table.services["a"].settings.maxclients == 256
+    assert table.services["b"].settings.maxclients == default_maxclients()
     for bad, message in (
         ("1048577", "maxclients must be between 1 and 1048576"),
         ("1e999", "invalid literal for int() with base 10: '1e999'"),

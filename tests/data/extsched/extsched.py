@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tcpvs.model import RealServer
 from tcpvs.sched import ScheduleContext, Scheduler
+from tcpvs.table.model import RealServer
 
 
 class FirstScheduler(Scheduler):

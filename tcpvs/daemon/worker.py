@@ -46,7 +46,7 @@ async def serve(control_fd: int, drain_seconds: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tcpvs.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tcpvs.daemon.worker", description=__doc__)
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--drain-seconds", type=float, required=True)
     parser.add_argument("--index", type=int, default=0, help="for the log lines")

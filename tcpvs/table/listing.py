@@ -1,7 +1,7 @@
 """Snapshots of the table as plain data (for the control socket, --json and -L), and the text
 layouts printed from them: KTCPVS's `-L` block (itself a valid config file) and `--stats`.
 
-No I/O except name lookups for non-numeric listings (through tcpvs.addr).
+No I/O except name lookups for non-numeric listings (through tcpvs.table.addr).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import json
 from typing import Any
 
 from tcpvs._version import __version__
-from tcpvs.addr import Address, format_address
-from tcpvs.model import SETTINGS, RealServer, Rule, Service, Setting
-from tcpvs.table import Table
+from tcpvs.table.addr import Address, format_address
+from tcpvs.table.model import RealServer, Rule, Service
+from tcpvs.table.operations import Table
+from tcpvs.table.settings import SETTINGS, Setting
 
 INDENT = "    "
 
@@ -42,7 +43,7 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         "listen": {"host": service.listen.host, "port": service.listen.port},
         "scheduler": service.scheduler_name,
         "running": service.running,
-        "settings": {s.name: service.settings[s.name] for s in SETTINGS},
+        "settings": service.settings.as_dict(),
         "redirect": (
             None
             if service.redirect is None

@@ -1,7 +1,7 @@
 """tcpvsd's master for `--workers N` (N > 1): N worker processes serve the same table.
 
 Like nginx's or HAProxy's master, it accepts no client connection: each worker
-(tcpvs/worker.py) runs its own Switch with SO_REUSEPORT listeners, and the kernel spreads
+(tcpvs/daemon/worker.py) runs its own Switch with SO_REUSEPORT listeners, and the kernel spreads
 new connections over them. The master owns the control socket and keeps the workers'
 tables identical: every change is forwarded to every worker (one request at a time, under
 one lock), and the answer is worker 0's, since identical tables answer alike (a worker that
@@ -26,7 +26,7 @@ from typing import Any
 from tcpvs._version import __version__
 from tcpvs.control.protocol import encode_request
 from tcpvs.errors import ControlError
-from tcpvs.listing import merge_snapshots, render_config
+from tcpvs.table.listing import merge_snapshots, render_config
 
 log = logging.getLogger("tcpvsd")
 
@@ -76,14 +76,14 @@ class Worker:
 
 
 async def spawn_worker(index: int, drain_seconds: float, log_level: int) -> Worker:
-    """A fresh interpreter running tcpvs.worker on one end of a new socketpair (never a fork
+    """A fresh interpreter running tcpvs.daemon.worker on one end of a new socketpair (never a fork
     of this process: its event loop and sockets stay here)."""
     ours, theirs = socket.socketpair()
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tcpvs.worker",
+            "tcpvs.daemon.worker",
             f"--control-fd={theirs.fileno()}",
             f"--drain-seconds={drain_seconds!r}",
             f"--index={index}",

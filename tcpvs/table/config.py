@@ -1,6 +1,6 @@
 """The KTCPVS configuration grammar: config text -> a new Table, every error as file:line.
 
-No I/O except address resolution (through tcpvs.addr, like every command). The whole file is
+No I/O except address resolution (through tcpvs.table.addr, like every command). The whole file is
 parsed and validated into a fresh Table, so a bad file never touches a running one.
 """
 
@@ -9,17 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcpvs.addr import Address, parse_address
 from tcpvs.errors import ConfigError, TableError
-from tcpvs.model import (
+from tcpvs.table.addr import Address, parse_address
+from tcpvs.table.model import (
     DEFAULT_PORT,
     DEFAULT_SERVER_PORT,
     MAX_MATCH,
     MAX_WEIGHT,
-    SETTINGS_BY_NAME,
-    check_setting,
 )
-from tcpvs.table import Table
+from tcpvs.table.operations import Table
+from tcpvs.table.settings import SETTINGS_BY_NAME, check_setting
 
 # What each statement looks like, for "expected ..." messages.
 SYNTAX = {

@@ -12,22 +12,21 @@ from typing import Any
 
 import regex
 
-from tcpvs.addr import Address, parse_address
 from tcpvs.errors import TableError
-from tcpvs.model import (
+from tcpvs.sched.registry import load_scheduler
+from tcpvs.table.addr import Address, parse_address
+from tcpvs.table.model import (
     DEFAULT_PORT,
     DEFAULT_SCHEDULER,
     DEFAULT_SERVER_PORT,
     MAX_MATCH,
     MAX_WEIGHT,
-    SETTINGS_BY_NAME,
     RealServer,
     Rule,
     Service,
-    check_setting,
     compile_pattern,
 )
-from tcpvs.sched.registry import load_scheduler
+from tcpvs.table.settings import SETTINGS_BY_NAME, Settings, check_setting
 
 IDENT_RE = regex.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
@@ -109,7 +108,7 @@ class Table:
         sched_name = scheduler or DEFAULT_SCHEDULER
         instance = load_scheduler(sched_name)
         service = Service(ident, address, sched_name, instance)
-        service.settings.update(_settings(settings))
+        service.settings = Settings(**_settings(settings))
         if redirect is not None:
             service.redirect = _address(redirect, 80, "illegal redirect address specified")
         self.services[ident] = service
@@ -141,10 +140,12 @@ class Table:
             instance = load_scheduler(scheduler)
         # Everything validated: apply.
         service.listen = address
-        service.settings.update(checked)
+        service.settings = service.settings.replace(**checked)
         service.redirect = new_redirect
         if instance is not None:
             service.scheduler_name, service.scheduler = scheduler, instance
+            for real in service.servers:
+                instance.server_added(real)
         return service
 
     def delete_service(self, ident: str) -> Service:
@@ -167,6 +168,7 @@ class Table:
             raise TableError("Destination already exists")
         real = RealServer(address, weight)
         service.servers.append(real)
+        service.scheduler.server_added(real)
         return real
 
     def _existing_server(self, service: Service, server: str | Address) -> RealServer:
@@ -180,6 +182,7 @@ class Table:
         service = self._service_for_server(ident)
         real = self._existing_server(service, server)
         real.weight = _weight(weight)
+        service.scheduler.server_changed(real)
         return real
 
     def delete_server(self, ident: str, server: str | Address) -> RealServer:
@@ -188,6 +191,7 @@ class Table:
         if any(real in rule.servers for rule in service.rules):
             raise TableError("Destination is busy")
         service.servers.remove(real)
+        service.scheduler.server_removed(real)
         return real
 
     # -- rules ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ It serves the control socket tcpvsadm talks to; `-f FILE` loads a config at star
 its services; SIGHUP reloads that file without dropping connections (without `-f` it is
 only logged); SIGTERM/SIGINT stop accepting, let in-flight requests finish (bounded by
 --drain-seconds) and exit 0. With `--workers N` (N > 1) it is the master of N worker
-processes sharing the listening addresses (tcpvs/master.py); the control socket, `-f`, SIGHUP
+processes sharing the listening addresses (tcpvs/daemon/master.py); the control socket, `-f`, SIGHUP
 and SIGTERM behave the same.
 """
 
@@ -28,8 +28,8 @@ from tcpvs.control.server import (
     listen_control,
     switch_handler,
 )
+from tcpvs.daemon.master import Master
 from tcpvs.errors import ConfigError, ControlError, TableError
-from tcpvs.master import Master
 from tcpvs.switch import DEFAULT_DRAIN_SECONDS, Switch
 
 log = logging.getLogger("tcpvsd")

@@ -22,11 +22,11 @@ from functools import lru_cache
 from hashlib import blake2b
 from math import log
 
-from tcpvs.addr import Address
-from tcpvs.model import RealServer
 from tcpvs.sched.base import ScheduleContext, Scheduler
 from tcpvs.sched.leastconn import weighted_least_conns
 from tcpvs.sched.serverid import server_digest
+from tcpvs.table.addr import Address
+from tcpvs.table.model import RealServer
 
 MASK64 = (1 << 64) - 1
 UNIT = 1.0 / (1 << 52)

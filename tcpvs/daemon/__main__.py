@@ -1,0 +1,5 @@
+"""`python -m tcpvs.daemon`: run tcpvsd."""
+
+from tcpvs.daemon.tcpvsd import main
+
+main()
