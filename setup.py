@@ -1,9 +1,9 @@
 """Build the Cython fast path; everything else is declared in pyproject.toml.
 
 - tcpvs/_fast/httpscan.pyx: the request/response head scanner (twin of tcpvs/http/pure.py).
-- tcpvs/engine/{pool,listener,frontend,http}.py with their .pxd files: the per-request loop
-  compiled into extension types with C fields, from the one Python source (the list is
-  tcpvs.compiled.COMPILED). Python semantics are kept (negative indexes, bounds checks).
+- the exchanges and the proxy (tcpvs.compiled.COMPILED), each a .py with a .pxd beside it: the
+  per-request loop compiled into extension types with C fields, from the one Python source.
+  Python semantics are kept (negative indexes, bounds checks).
 
 The build records the digest of every source it compiled in tcpvs/_built.py; the engine runs
 the compiled modules only when those digests still match the sources beside them. Without a

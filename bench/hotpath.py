@@ -1,8 +1,9 @@
 """User-space cost of one keep-alive request in the engine, without sockets or a loop.
 
-Drives a real HttpFrontend (the production setup: scheduler `http`, two rules, X-Forwarded-For)
-with stand-in transports: the client's request goes in through data_received(), the pooled
-server connection answers through its own data_received(), the response comes out. What is
+Drives a real ClientConnection and its HttpExchange (the production setup: scheduler `http`,
+two rules, X-Forwarded-For) with stand-in transports: the client's request goes in through
+data_received(), the pooled server connection answers through its own data_received(), the
+response comes out. What is
 left is exactly the Python (or compiled) work per request, so an A/B of two builds or of the
 pure-Python and compiled engine takes seconds and is barely disturbed by other load (the best
 of several runs is reported).
@@ -25,10 +26,10 @@ import sys
 import tempfile
 import time
 
-from tcpvs.engine import IMPLEMENTATION
-from tcpvs.engine.http import HttpFrontend
-from tcpvs.engine.listener import ServiceListener
-from tcpvs.engine.pool import BackendConnection
+from tcpvs.compiled import IMPLEMENTATION
+from tcpvs.proxy.client import ClientConnection
+from tcpvs.proxy.listener import ServiceListener
+from tcpvs.proxy.upstream import ServerConnection
 from tcpvs.table.config import parse_config
 
 CONFIG = """\
@@ -85,19 +86,19 @@ def run(requests: int) -> float:
     listener = ServiceListener(service)
     listener.now = 1.0
     for server in service.servers:  # one idle keep-alive connection per server, as when warm
-        conn = BackendConnection(listener.pool, server)
+        conn = ServerConnection(listener.pool, server)
         conn.connection_made(StandInTransport())
         conn.early = None
         listener.pool.release(conn, float("inf"))
     client = StandInTransport()
-    frontend = HttpFrontend(listener)
+    frontend = ClientConnection(listener)
     frontend.connection_made(client)
     pool = listener.pool
     servers = service.servers
     start = time.perf_counter()
     for i in range(requests):
         frontend.data_received(REQUESTS[i & 1])
-        conn = frontend.backend
+        conn = frontend.server_conn
         conn.data_received(RESPONSE)
     elapsed = time.perf_counter() - start
     if client.written != requests * len(RESPONSE) or any(pool.acquire(s) is None for s in servers):

@@ -1,5 +1,5 @@
 """CPU per body of the relay process, copying (uvloop reads bytes, transport.write) against
-splice(2) (tcpvs.engine.splice), on loopback with real sockets: a server process writes bodies,
+splice(2) (tcpvs.proxy.splice), on loopback with real sockets: a server process writes bodies,
 the relay process (pinned, measured with getrusage) moves them, a client process reads them.
 
     python3 -m bench.splice                       # sizes 16K..4M, both modes, pipe 256K
@@ -101,7 +101,7 @@ class FromClient(asyncio.Protocol):
         if self.mode == "copy":
             self.left = size
             return
-        from tcpvs.engine.splice import SpliceRelay
+        from tcpvs.proxy.splice import SpliceRelay
 
         self.splicing = True
         SpliceRelay(
@@ -147,7 +147,7 @@ def cpu_now() -> tuple[float, float]:
 
 async def relay(port: int, server_port: int, mode: str, pipe_size: int) -> None:
     """Relay: one server connection, one client at a time, forever (stopped by PID)."""
-    from tcpvs.engine.splice import PipePool
+    from tcpvs.proxy.splice import PipePool
 
     loop = asyncio.get_running_loop()
     _, server = await loop.create_connection(ToServer, "127.0.0.1", server_port)

@@ -13,14 +13,18 @@ import hashlib
 import importlib.util
 import os
 import sys
+import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 
 # In import order: each imports only earlier ones when it loads.
 COMPILED = (
-    "tcpvs.engine.pool",
-    "tcpvs.engine.listener",
-    "tcpvs.engine.frontend",
-    "tcpvs.engine.http",
+    "tcpvs.exchange.base",
+    "tcpvs.exchange.http1",
+    "tcpvs.exchange.tcp",
+    "tcpvs.proxy.relay",
+    "tcpvs.proxy.upstream",
+    "tcpvs.proxy.listener",
+    "tcpvs.proxy.client",
 )
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +48,10 @@ def why_pure() -> str:
     """Why the pure-Python modules must run; "" when the compiled ones can."""
     if os.environ.get("TCPVS_PURE_PYTHON", "") not in ("", "0"):
         return "TCPVS_PURE_PYTHON is set"
+    from tcpvs.http import IMPLEMENTATION as parser
+
+    if parser != "cython":  # the compiled modules read the compiled parser's C fields
+        return "the HTTP parser is not compiled"
     try:
         from tcpvs._built import DIGESTS
     except ImportError:
@@ -57,13 +65,31 @@ def why_pure() -> str:
     return ""
 
 
-def load_sources(modules: tuple[str, ...]) -> None:
-    """Import `modules` from their .py files, even where a compiled module sits beside them."""
-    for name in modules:
+def _load_sources() -> None:
+    """Import every COMPILED module from its .py file, even where a compiled one sits beside."""
+    for name in COMPILED:
+        package, _, attribute = name.rpartition(".")
+        importlib.import_module(package)  # (its use() call returns at once: we are in it)
         spec = importlib.util.spec_from_file_location(name, _stem(name) + ".py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        package, _, attribute = name.rpartition(".")
         setattr(sys.modules[package], attribute, module)
+
+
+WHY_PURE = why_pure()
+IMPLEMENTATION = "python" if WHY_PURE else "cython"
+_used = False
+
+
+def use() -> None:
+    """Make the chosen build the one imported (the packages of COMPILED call this first)."""
+    global _used
+    if _used:
+        return
+    _used = True
+    if WHY_PURE:
+        if "changed since" in WHY_PURE:
+            warnings.warn(f"tcpvs: running the pure-Python engine: {WHY_PURE}", stacklevel=3)
+        _load_sources()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tcpvs.engine.listener import ServiceListener
 from tcpvs.errors import TableError
+from tcpvs.proxy.listener import ServiceListener
 from tcpvs.table.addr import Address, format_address
 from tcpvs.table.listing import snapshot
 from tcpvs.table.model import RealServer, Rule, Service

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tcpvs.engine.splice import SPLICE_THRESHOLD
+from tcpvs.proxy.splice import SPLICE_THRESHOLD
 from tests.support.client import get, raw_exchange
 from tests.support.procs import free_port
 

@@ -14,18 +14,17 @@ from pathlib import Path
 import pytest
 
 import tcpvs.compiled
-import tcpvs.engine
 from bench.hotpath import run
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINE = ROOT / "tcpvs" / "engine"
+EXCHANGE = ROOT / "tcpvs" / "exchange"
 BUILT = "not compiled" not in tcpvs.compiled.why_pure()
 needs_build = pytest.mark.skipif(not BUILT, reason="the engine is not compiled (pip install .)")
-PROBE = "import tcpvs.engine as e, tcpvs.engine.http as h; print(e.IMPLEMENTATION, h.__file__)"
+PROBE = "import tcpvs.compiled as c, tcpvs.exchange.http1 as h; print(c.IMPLEMENTATION, h.__file__)"
 
 
 def probe(env: dict[str, str], pythonpath: Path = ROOT) -> tuple[str, str, str]:
-    """(implementation, file of tcpvs.engine.http, stderr) in a fresh interpreter."""
+    """(implementation, file of tcpvs.exchange.http1, stderr) in a fresh interpreter."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE],
         env={**os.environ, "PYTHONPATH": str(pythonpath), **env},
@@ -48,28 +47,28 @@ def test_the_compiled_engine_is_used_when_built() -> None:
 
 @needs_build
 def test_compiled_protocols_are_extension_types_without_a_dict() -> None:
-    from tcpvs.engine.http import HttpFrontend
+    from tcpvs.proxy.client import ClientConnection
 
-    if tcpvs.engine.IMPLEMENTATION != "cython":
+    if tcpvs.compiled.IMPLEMENTATION != "cython":
         pytest.skip("this interpreter runs the pure engine")
     with pytest.raises(AttributeError):
-        HttpFrontend(None).unknown_attribute = 1  # fixed C fields: no per-connection dict
+        ClientConnection(None).unknown_attribute = 1  # fixed C fields: no per-connection dict
 
 
 def test_pure_python_is_forced_by_the_environment() -> None:
     implementation, path, _ = probe({"TCPVS_PURE_PYTHON": "1"})
-    assert (implementation, Path(path)) == ("python", ENGINE / "http.py")
+    assert (implementation, Path(path)) == ("python", EXCHANGE / "http1.py")
 
 
 @needs_build
 def test_a_compiled_module_whose_source_changed_is_not_used(tmp_path: Path) -> None:
     copy = tmp_path / "tcpvs"
     shutil.copytree(ROOT / "tcpvs", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    source = copy / "engine" / "http.py"
+    source = copy / "exchange" / "http1.py"
     source.write_text(source.read_text() + "\n# edited after the build\n")
     implementation, path, stderr = probe({"TCPVS_PURE_PYTHON": ""}, tmp_path)
     assert (implementation, Path(path)) == ("python", source)
-    assert "http.py changed since it was compiled" in stderr
+    assert "http1.py changed since it was compiled" in stderr
 
 
 @needs_build
@@ -78,7 +77,7 @@ def test_a_copied_build_with_unchanged_sources_runs_compiled(tmp_path: Path) -> 
     copy = tmp_path / "tcpvs"
     shutil.copytree(ROOT / "tcpvs", copy, ignore=shutil.ignore_patterns("__pycache__", "*.c"))
     later = time.time() + 60
-    for source in (copy / "engine").glob("*.py"):
+    for source in [*(copy / "exchange").glob("*.py"), *(copy / "proxy").glob("*.py")]:
         os.utime(source, (later, later))  # newer than the compiled modules
     implementation, path, _ = probe({"TCPVS_PURE_PYTHON": ""}, tmp_path)
     assert implementation == "cython" and not path.endswith(".py")

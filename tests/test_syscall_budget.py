@@ -15,7 +15,7 @@ import socket
 import pytest
 
 from bench.syscalls import SyscallCount, count_syscalls, keepalive_requests
-from tcpvs.engine.splice import SPLICE_THRESHOLD
+from tcpvs.proxy.splice import SPLICE_THRESHOLD
 from tests.support.client import raw_exchange
 from tests.support.procs import free_port
 

@@ -431,7 +431,7 @@ def free_port() -> int:
 
 
 def test_start_and_stop_with_a_real_listener(adm):
-    """Needs the engine (tcpvs.engine.listener): `--start` serves, `--stop` stops accepting."""
+    """Needs the engine (tcpvs.proxy.listener): `--start` serves, `--stop` stops accepting."""
     backends = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Named) for _ in range(2)]
     for backend in backends:
         threading.Thread(target=backend.serve_forever, daemon=True).start()

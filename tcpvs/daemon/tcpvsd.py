@@ -136,9 +136,9 @@ def raise_nofile_limit() -> int:
 
 
 def engine_name() -> str:
-    import tcpvs.engine as engine
+    from tcpvs.compiled import WHY_PURE
 
-    return "compiled engine" if not engine.WHY_PURE else f"pure-Python engine: {engine.WHY_PURE}"
+    return "compiled engine" if not WHY_PURE else f"pure-Python engine: {WHY_PURE}"
 
 
 def _print_version(ctx: click.Context) -> None:
@@ -148,13 +148,13 @@ def _print_version(ctx: click.Context) -> None:
 
 def log_engine() -> None:
     """Say which engine serves: an operator must know when it is the slow one."""
-    import tcpvs.engine as engine
+    from tcpvs.compiled import WHY_PURE
 
-    if engine.WHY_PURE and "TCPVS_PURE_PYTHON" not in engine.WHY_PURE:
+    if WHY_PURE and "TCPVS_PURE_PYTHON" not in WHY_PURE:
         log.warning(
             "running the pure-Python engine (%s): about 1.6x the CPU per request of the "
             "compiled one",
-            engine.WHY_PURE,
+            WHY_PURE,
         )
     else:
         log.info("%s", engine_name())

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.procs import ROOT
 
-PROBE = "import tcpvs.engine as e, tcpvs.engine.http as h; print(e.IMPLEMENTATION, h.__file__)"
+PROBE = "import tcpvs.compiled as c, tcpvs.exchange.http1 as h; print(c.IMPLEMENTATION, h.__file__)"
 
 
 # what a clean checkout has not: builds of this tree must not stand in for the install's own
@@ -67,7 +67,8 @@ def test_an_installed_package_runs_the_compiled_engine(tmp_path):
 
 def test_without_a_c_compiler_the_install_runs_the_pure_engine_and_says_so(tmp_path):
     python = install(tmp_path / "venv", {"CC": "/bin/false", "PIP_NO_CACHE_DIR": "1"})
-    probe = run(python, "-c", "import tcpvs.engine as e; print(e.IMPLEMENTATION, '|', e.WHY_PURE)")
+    code = "import tcpvs.compiled as c; print(c.IMPLEMENTATION, '|', c.WHY_PURE)"
+    probe = run(python, "-c", code)
     assert probe.stdout.split("|")[0].strip() == "python", probe.stderr
     assert "not compiled" in probe.stdout
     # tcpvsd says it at start, as a warning (stops at once: the control socket is not usable)

@@ -1,6 +1,6 @@
 """ServiceListener: the listening socket of one running service and its connections.
 
-Timeouts are deadlines stored on each connection and checked by one coarse ticker per
+Timeouts are deadlines stored on each exchange and checked by one coarse ticker per
 listener (like the KTCPVS master thread's once-a-second pass), so a request costs a float
 store rather than a timer created and cancelled.
 """
@@ -11,35 +11,37 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from tcpvs.engine.pool import ServerPool
 from tcpvs.errors import TableError
+from tcpvs.exchange.base import Site
+from tcpvs.proxy.upstream import ServerPool
 from tcpvs.table.addr import format_address
 from tcpvs.table.model import RealServer, Service
 
 if TYPE_CHECKING:
-    from tcpvs.engine.frontend import Frontend
+    from tcpvs.proxy.client import ClientConnection
 
 TICK_SECONDS = 0.25
 LISTEN_BACKLOG = 2048  # KTCPVS max_backlog
 
 
-class ServiceListener:
+class ServiceListener(Site):
+    """The listening socket of one running service, its connections, its server pool and the
+    clock its exchanges read (the Site they run on)."""
+
     def __init__(self, service: Service, reuse_port: bool = False) -> None:
-        self.service = service
+        super().__init__(service)
         # SO_REUSEPORT: tcpvsd's worker processes each listen on the same address and the
         # kernel spreads new connections over them.
         self.reuse_port = reuse_port
         self.pool = ServerPool()
-        self.connections: set[Frontend] = set()
-        self.now = 0.0  # loop time at the last tick: deadlines are coarse on purpose
+        self.connections: set[ClientConnection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._redirect: RealServer | None = None
         # Imported here, not at the top: the compiled protocols import this module for its type.
-        from tcpvs.engine.frontend import RawFrontend
-        from tcpvs.engine.http import HttpFrontend
+        from tcpvs.proxy.client import ClientConnection
 
-        self._http_protocol, self._raw_protocol = HttpFrontend, RawFrontend
+        self._protocol = ClientConnection
 
     async def open(self) -> None:
         """Bind and listen; TableError with the reason if the address cannot be used."""
@@ -47,7 +49,7 @@ class ServiceListener:
         host, port = self.service.listen
         try:
             self._server = await loop.create_server(
-                self._protocol,
+                lambda: self._protocol(self),
                 host,
                 port,
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,
@@ -61,11 +63,6 @@ class ServiceListener:
         self.service.running = True
         self.now = loop.time()
         self._tick()
-
-    def _protocol(self) -> Frontend:
-        if self.service.speaks_http:
-            return self._http_protocol(self)
-        return self._raw_protocol(self)
 
     def adopt(self, service: Service) -> None:
         """Serve a reloaded service object on the same socket (new requests use it)."""
@@ -86,7 +83,7 @@ class ServiceListener:
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         self.now = now = loop.time()
-        for conn in [c for c in self.connections if 0 < c.deadline <= now]:
+        for conn in [c for c in self.connections if c.exchange.expired(now)]:
             conn.expire()
         self.pool.expire(now)
         if self._server is not None or self.connections:

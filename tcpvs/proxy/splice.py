@@ -1,5 +1,6 @@
-"""Zero-copy relaying with splice(2): large bodies and tunnels move socket -> pipe -> socket in
-the kernel instead of through Python bytes, driven by the running uvloop loop. Linux only.
+"""Zero-copy with splice(2): one direction of bytes moves socket -> pipe -> socket in the
+kernel instead of through Python bytes, driven by the running uvloop loop. Linux only. The
+relays (tcpvs/proxy/relay.py) decide when; this module only knows how.
 
 uvloop refuses add_reader/add_writer on a transport's fd, so a relay watches and splices an
 os.dup() of it: epoll keys on (fd, open file), the dup is a separate registration of the same
@@ -152,66 +153,75 @@ def _dup(transport: asyncio.BaseTransport) -> int:
     return os.dup(sock.fileno())
 
 
-class _Splicer:
-    """What relays and tunnels share: the dup fds, the pipes, the watches, the ending."""
+class SpliceFlow:
+    """One direction in the kernel: from transport `src` to transport `dst`, `nbytes` of them
+    (-1: until `src` ends, the end then passed on to `dst` as a half-close), then
+    `done(None)`; `done(exc)` on a failure (ConnectionError for an end before `nbytes`).
+
+    `progress(n)` reports bytes written to `dst`. While it runs, nobody may read `src`
+    (the caller pauses its transport) or write to `dst`; bytes already buffered in `dst`'s
+    transport go out first. Nothing happens inside start(): every splice and callback comes
+    from the loop.
+    """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        pool: PipePool,
-        transports: tuple[asyncio.Transport, asyncio.Transport],
+        src: asyncio.Transport,
+        dst: asyncio.Transport,
+        nbytes: int,
+        progress: Progress,
         done: Done,
+        pool: PipePool = PIPES,
     ) -> None:
         self._loop = loop
-        self._pool = pool
-        self._transports = transports
+        self._transports = (src, dst)
+        self._nbytes = nbytes
+        self._progress = progress
         self._done = done
+        self._pool = pool
         self._fds: list[int] = []
-        self._flows: list[_Flow] = []
+        self._flow: _Flow | None = None
         self._closed = False
 
-    def _open(self) -> None:
-        """Dup every transport's fd; raises OSError (nothing left open) so the caller can copy."""
+    def start(self) -> None:
+        """Raises OSError (EMFILE...) with nothing left open: then copy instead."""
         try:
             for transport in self._transports:
                 self._fds.append(_dup(transport))
-        except OSError:
-            self._close()
-            raise
-
-    def _add_flow(self, src: int, dst: int, left: int, dst_transport: asyncio.Transport) -> _Flow:
-        try:
             pipe = self._pool.acquire()
         except OSError:
             self._close()
             raise
-        flow = _Flow(src, dst, pipe, left, dst_transport)
-        self._flows.append(flow)
-        return flow
+        src, dst = self._fds
+        self._flow = _Flow(src, dst, pipe, self._nbytes, self._transports[1])
+        self._loop.call_soon(self._ready)
 
-    def _watch(self, flow: _Flow, mask: int) -> None:
-        """Register exactly the readiness `flow` waits for (epoll_ctl only on a change)."""
+    def _watch(self, mask: int) -> None:
+        """Register exactly the readiness the flow waits for (epoll_ctl only on a change)."""
+        flow = self._flow
+        assert flow is not None
         loop, had = self._loop, flow.watching
         if mask & _READ and not had & _READ:
-            loop.add_reader(flow.src, self._ready, flow)
+            loop.add_reader(flow.src, self._ready)
         elif had & _READ and not mask & _READ:
             loop.remove_reader(flow.src)
         if mask & _WRITE and not had & _WRITE:
-            loop.add_writer(flow.dst, self._ready, flow)
+            loop.add_writer(flow.dst, self._ready)
         elif had & _WRITE and not mask & _WRITE:
             loop.remove_writer(flow.dst)
         flow.watching = mask
 
-    def _ready(self, flow: _Flow) -> None:
-        if self._closed:
+    def _ready(self) -> None:
+        flow = self._flow
+        if self._closed or flow is None:
             return
-        a, b = self._transports
-        if a.is_closing() or b.is_closing():
+        if any(transport.is_closing() for transport in self._transports):
             self._finish(ConnectionError("transport closed during splice"))
             return
         if flow.unflushed is not None:
             if flow.unflushed.get_write_buffer_size():
-                self._watch(flow, _WRITE)  # the socket turning writable is when uvloop flushes
+                self._watch(_WRITE)  # the socket turning writable is when uvloop flushes
                 return
             flow.unflushed = None
         before = flow.sent
@@ -222,33 +232,29 @@ class _Splicer:
         else:
             error = None
         if flow.sent != before:
-            self._progress(flow, flow.sent - before)
+            self._progress(flow.sent - before)
             if self._closed:  # the progress callback cancelled us
                 return
         if error is not None:
             self._finish(error)
             return
-        self._watch(flow, mask)
+        self._watch(mask)
         if not mask:
-            self._flow_finished(flow)
-
-    def _progress(self, flow: _Flow, sent: int) -> None:
-        raise NotImplementedError
-
-    def _flow_finished(self, flow: _Flow) -> None:
-        raise NotImplementedError
+            if flow.eof:
+                _shutdown_write(flow.dst)
+            self._finish(None)
 
     def _close(self) -> None:
-        """Unregister, close the dups, return the pipes; idempotent, never calls back."""
+        """Unregister, close the dups, return the pipe; idempotent, never calls back."""
         if self._closed:
             return
         self._closed = True
-        for flow in self._flows:
-            self._watch(flow, 0)
-            self._pool.release(flow.pipe)
+        if self._flow is not None:
+            self._watch(0)
+            self._pool.release(self._flow.pipe)
         for fd in self._fds:
             os.close(fd)
-        self._flows, self._fds = [], []
+        self._fds = []
 
     def _finish(self, exc: BaseException | None) -> None:
         if not self._closed:
@@ -256,96 +262,12 @@ class _Splicer:
             self._done(exc)
 
     def cancel(self) -> None:
-        """Stop without calling back (the caller is tearing the connections down)."""
+        """Stop without calling back (the caller is tearing the connection down)."""
         self._close()
 
     @property
     def active(self) -> bool:
         return not self._closed
-
-
-class SpliceRelay(_Splicer):
-    """Move exactly `nbytes` from transport `src` to transport `dst`, then call `done(None)`
-    with `src` reading again; on failure `done(exc)`, `src` left paused for the caller to close.
-
-    While it runs nobody may write to `dst` or resume reading `src` (flow control included).
-    Nothing happens inside start(): the first splice and every callback come from the loop,
-    and bytes already buffered in `dst` go out first.
-    """
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        src: asyncio.Transport,
-        dst: asyncio.Transport,
-        nbytes: int,
-        done: Done,
-        progress: Progress | None = None,
-        pool: PipePool = PIPES,
-    ) -> None:
-        super().__init__(loop, pool, (src, dst), done)
-        self.nbytes = nbytes
-        self.moved = 0  # bytes written to dst so far
-        self._src, self._dst = src, dst
-        self._on_progress = progress
-
-    def start(self) -> None:
-        """Raises OSError (EMFILE...) with nothing changed: then relay by copying instead."""
-        self._open()
-        flow = self._add_flow(self._fds[0], self._fds[1], self.nbytes, self._dst)
-        self._src.pause_reading()
-        self._loop.call_soon(self._ready, flow)
-
-    def _progress(self, flow: _Flow, sent: int) -> None:
-        self.moved += sent
-        if self._on_progress is not None:
-            self._on_progress(sent)
-
-    def _flow_finished(self, flow: _Flow) -> None:
-        self._close()
-        if not self._src.is_closing():  # the progress callback may have closed it
-            self._src.resume_reading()
-        self._done(None)
-
-
-class SpliceTunnel(_Splicer):
-    """Relay both ways between transports `a` and `b` until each direction ends (EOF passed on
-    as a half-close), then `done(None)`; the caller closes both. `done(exc)` on a failure."""
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        a: asyncio.Transport,
-        b: asyncio.Transport,
-        done: Done,
-        to_b: Progress | None = None,
-        to_a: Progress | None = None,
-        pool: PipePool = PIPES,
-    ) -> None:
-        super().__init__(loop, pool, (a, b), done)
-        self._a, self._b = a, b
-        self._counters = (to_b, to_a)
-
-    def start(self) -> None:
-        """Raises OSError (EMFILE...) with nothing changed: then relay by copying instead."""
-        self._open()
-        fa, fb = self._fds
-        self._add_flow(fa, fb, -1, self._b)
-        self._add_flow(fb, fa, -1, self._a)
-        self._a.pause_reading()
-        self._b.pause_reading()
-        for flow in self._flows:
-            self._loop.call_soon(self._ready, flow)
-
-    def _progress(self, flow: _Flow, sent: int) -> None:
-        counter = self._counters[self._flows.index(flow)]
-        if counter is not None:
-            counter(sent)
-
-    def _flow_finished(self, flow: _Flow) -> None:
-        _shutdown_write(flow.dst)
-        if all(f.finished for f in self._flows):
-            self._finish(None)
 
 
 def _shutdown_write(fd: int) -> None:

@@ -1,0 +1,60 @@
+# Compiled build (tcpvs/compiled.py): the exchange base, Site and Port as extension types with
+# C fields and C-level calls. base.py is the source.
+
+cdef class Site:
+    cdef public object service
+    cdef public double now
+
+    cpdef redirect_server(self)
+
+
+cdef class Port:
+    cpdef send_client(self, data)
+    cpdef send_server(self, data)
+    cpdef pass_to_client(self, Py_ssize_t nbytes)
+    cpdef bint open_server(self, server, bint fresh=*) except -1
+    cpdef release_server(self)
+    cpdef drop_server(self)
+    cpdef hold_client(self, bint hold)
+    cpdef tunnel(self)
+    cpdef close_client(self)
+    cpdef abort_client(self)
+
+
+cpdef eligible(servers, list tried, double now)
+
+
+cdef class Exchange:
+    cdef public Site site
+    cdef public Port port
+    cdef public int state
+    cdef public double since
+    cdef public bint extended
+    cdef public object ctx
+    cdef public list tried
+    cdef public object server
+
+    cdef _go(self, int state, bint extended)
+    cpdef active(self)
+    cpdef double patience(self) except -1
+    cpdef bint expired(self, double now) except -1
+    cdef _choose(self, candidates)
+    cdef _take(self, server)
+    cdef _give_back(self)
+    cdef _failed(self, server)
+    cdef _close(self)
+    cdef _abort(self)
+    cpdef start(self)
+    cpdef client_data(self, data)
+    cpdef client_ended(self)
+    cpdef server_ready(self, bint reused)
+    cpdef server_failed(self, server)
+    cpdef server_data(self, data)
+    cpdef server_ended(self)
+    cpdef passed(self, rest)
+    cpdef tunnel_ended(self)
+    cpdef broken(self)
+    cpdef timeout(self)
+    cpdef shutdown(self)
+    cpdef refuse(self)
+    cpdef lost(self)

@@ -1,0 +1,231 @@
+"""What every exchange shares: its Port and Site, its clock, and choosing, taking and giving
+back a real server (the one place a server's `conns` changes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tcpvs.sched.base import ScheduleContext
+from tcpvs.table.model import RealServer, Service
+
+# Client bytes an exchange keeps while nobody takes them yet, before the client is held.
+MAX_PENDING = 256 * 1024
+
+
+class Site:
+    """What an exchange reads of the running service (tcpvs.proxy.listener.ServiceListener)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.now = 0.0  # seconds; coarse on purpose (deadlines are checked every tick)
+
+    def redirect_server(self) -> RealServer | None:
+        """The service's `redirect` address as a server (KTCPVS's last resort), if any."""
+        return None
+
+
+class Port:
+    """The actions an exchange asks of its I/O side (tcpvs.proxy.client.ClientConnection).
+
+    Every action returns at once and calls nothing back; the outcome comes later as an event.
+    """
+
+    def send_client(self, data: bytes) -> None:
+        """Write `data` to the client."""
+        raise NotImplementedError
+
+    def send_server(self, data: bytes) -> None:
+        """Write `data` to the server connection in use."""
+        raise NotImplementedError
+
+    def pass_to_client(self, nbytes: int) -> None:
+        """Pass the next `nbytes` the server sends (-1: until it ends) to the client as they
+        are, then call `passed(rest)` (rest: bytes read past the end)."""
+        raise NotImplementedError
+
+    def open_server(self, server: RealServer, fresh: bool = False) -> bool:
+        """Use a pooled connection to `server` now (True), or open a new one (False; always
+        when `fresh`), after which `server_ready(False)` or `server_failed(server)` follows."""
+        raise NotImplementedError
+
+    def release_server(self) -> None:
+        """Put the server connection in use back in the pool (its exchange ended cleanly)."""
+        raise NotImplementedError
+
+    def drop_server(self) -> None:
+        """Close the server connection in use, or stop opening one."""
+        raise NotImplementedError
+
+    def hold_client(self, hold: bool) -> None:
+        """Stop (True) or go on (False) reading the client, for the exchange's own reasons."""
+        raise NotImplementedError
+
+    def tunnel(self) -> None:
+        """From now on pass bytes both ways as they are, each end passed on as a half-close;
+        `tunnel_ended()` once both ways have ended."""
+        raise NotImplementedError
+
+    def close_client(self) -> None:
+        """Close the client connection once what was sent has gone out."""
+        raise NotImplementedError
+
+    def abort_client(self) -> None:
+        """Cut the client connection now."""
+        raise NotImplementedError
+
+
+def eligible(
+    servers: Sequence[RealServer], tried: list[RealServer], now: float
+) -> Sequence[RealServer]:
+    """Servers a scheduler may pick: weight > 0, not failed for this request, not resting.
+
+    The common case (first try, every server up) hands over `servers` itself rather than a
+    copy: schedulers take a read-only Sequence, and this runs for every request."""
+    if not tried:
+        for s in servers:
+            if s.weight <= 0 or s.down_until > now:
+                break
+        else:
+            return servers
+    return [s for s in servers if s.weight > 0 and s.down_until <= now and s not in tried]
+
+
+class Exchange:
+    """The state every exchange keeps besides its own: where it runs, its deadline, and the
+    server it holds. Subclasses implement the events (see tcpvs.exchange.http1 for the list)."""
+
+    def __init__(self, site: Site, port: Port) -> None:
+        self.site = site
+        self.port = port
+        self.state = 0
+        # Deadlines cost a transition two stores: the state's start (moved on by activity in
+        # the states that say so) and, checked only on the listener's tick, patience().
+        self.since = 0.0
+        self.extended = False
+        self.ctx = ScheduleContext()
+        self.tried: list[RealServer] = []
+        self.server: RealServer | None = None  # the server taken for this exchange
+
+    def _go(self, state: int, extended: bool) -> None:
+        """Enter `state` now; `extended`: activity starts its patience again."""
+        self.state = state
+        self.since = self.site.now
+        self.extended = extended
+
+    def active(self) -> None:
+        """Bytes moved (also those passed along without this exchange seeing them)."""
+        if self.extended:
+            self.since = self.site.now
+
+    def patience(self) -> float:
+        """Seconds the current state may last (without activity, where that counts); 0: no
+        limit. Checked on each tick of the listener, not per event."""
+        raise NotImplementedError
+
+    def expired(self, now: float) -> bool:
+        patience = self.patience()
+        return patience > 0 and now - self.since >= patience
+
+    # -- servers -------------------------------------------------------------------------------
+
+    def _choose(self, candidates: Sequence[RealServer]) -> RealServer | None:
+        service = self.site.service
+        return service.scheduler.select(eligible(candidates, self.tried, self.site.now), self.ctx)
+
+    def _take(self, server: RealServer) -> None:
+        """`server` relays this connection or request now: counted up, its scheduler told."""
+        self.server = server
+        server.conns += 1
+        scheduler = self.site.service.scheduler
+        if scheduler.follows_load:
+            scheduler.taken(server, self.ctx)
+
+    def _give_back(self) -> None:
+        """The connection or request of `server` ended, however it ended."""
+        server = self.server
+        if server is not None:
+            self.server = None
+            server.conns -= 1
+            scheduler = self.site.service.scheduler
+            if scheduler.follows_load:
+                scheduler.released(server)
+
+    def _failed(self, server: RealServer) -> None:
+        """`server` refused a connection or timed out connecting: it rests a while."""
+        server.failures += 1
+        server.down_until = self.site.now + self.site.service.settings.fail_timeout
+        self.tried.append(server)
+
+    # -- events (the I/O side calls these) ------------------------------------------------------
+
+    def start(self) -> None:
+        """The client connected."""
+        raise NotImplementedError
+
+    def client_data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def client_ended(self) -> None:
+        """The client sent its end (a half-close)."""
+        raise NotImplementedError
+
+    def server_ready(self, reused: bool) -> None:
+        """The server connection asked for is ready (`reused`: it served before)."""
+        raise NotImplementedError
+
+    def server_failed(self, server: RealServer) -> None:
+        """`server` refused the connection, or did not accept it in time."""
+        raise NotImplementedError
+
+    def server_data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def server_ended(self) -> None:
+        """The server connection in use sent its end, or failed."""
+        raise NotImplementedError
+
+    def passed(self, rest: bytes) -> None:
+        """What pass_to_client asked for went through; `rest`: bytes read past it."""
+        raise NotImplementedError
+
+    def tunnel_ended(self) -> None:
+        """Both ways of the tunnel ended."""
+        raise NotImplementedError
+
+    def broken(self) -> None:
+        """Bytes passed along unseen could not be: a side failed, or ended too early."""
+        raise NotImplementedError
+
+    def timeout(self) -> None:
+        """The deadline passed."""
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        """The service stops."""
+        raise NotImplementedError
+
+    def refuse(self) -> None:
+        """Over maxclients: refuse this client."""
+        self.site.service.stats.errors += 1
+        self.port.close_client()
+
+    def lost(self) -> None:
+        """The client connection is gone."""
+        self.state = CLOSED
+        self._give_back()
+        self.port.drop_server()
+
+    def _close(self) -> None:
+        self.state = CLOSED
+        self._give_back()
+        self.port.drop_server()
+        self.port.close_client()
+
+    def _abort(self) -> None:
+        self.state = CLOSED
+        self._give_back()
+        self.port.drop_server()
+        self.port.abort_client()
+
+
+CLOSED = 99  # every exchange's last state

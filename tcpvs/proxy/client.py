@@ -1,0 +1,195 @@
+"""ClientConnection: the I/O edge of one client connection.
+
+It is the asyncio protocol of the client's socket and the Port of the connection's exchange
+(tcpvs/exchange): socket events become exchange events, through the two relays that own the
+bytes of each direction, and the exchange's actions become socket operations here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from tcpvs.exchange.base import Exchange, Port
+from tcpvs.exchange.http1 import HttpExchange
+from tcpvs.exchange.tcp import TcpExchange
+from tcpvs.proxy.relay import ClientToServer, Relay, ServerToClient
+from tcpvs.proxy.upstream import ServerConnection
+from tcpvs.table.model import RealServer
+
+if TYPE_CHECKING:
+    from tcpvs.proxy.listener import ServiceListener
+
+
+class ClientConnection(Port):
+    """One client connection of a running service (an asyncio.Protocol, not derived from it:
+    the loop only calls its methods, and the compiled build makes it an extension type)."""
+
+    def __init__(self, listener: ServiceListener) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.inbound = ClientToServer(self, listener)
+        self.outbound = ServerToClient(self, listener)
+        self.exchange: Exchange | None = None
+        self.server_conn: ServerConnection | None = None
+        self.connecting: asyncio.Task | None = None
+        self.tunneling = False
+        self.tunnel_ends = 0  # directions of the tunnel that have ended
+
+    # -- the client socket's events --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        client = transport.get_extra_info("peername") or ("", 0)
+        listener = self.listener
+        service = listener.service
+        listener.connections.add(self)
+        stats = service.stats
+        stats.conns += 1
+        stats.total_conns += 1
+        self.inbound.set_source(self.transport, None)
+        self.outbound.set_destination(self.transport, None, False)
+        kind = HttpExchange if service.speaks_http else TcpExchange
+        exchange = self.exchange = kind(listener, self, client)
+        self.inbound.exchange = self.outbound.exchange = exchange
+        if stats.conns > service.settings.maxclients:
+            exchange.refuse()
+        else:
+            exchange.start()
+
+    def data_received(self, data: bytes) -> None:
+        self.inbound.received(data)
+
+    def eof_received(self) -> bool:
+        self.inbound.source_ended()
+        return True  # the exchange closes the connection when it is done with it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.listener.connections.discard(self)
+        self.listener.service.stats.conns -= 1
+        self.inbound.close()
+        self.outbound.close()
+        self.exchange.lost()  # type: ignore[union-attr]
+
+    def pause_writing(self) -> None:
+        self.outbound.set_blocked(True)  # the client reads slower than the server sends
+
+    def resume_writing(self) -> None:
+        self.outbound.set_blocked(False)
+
+    # -- the exchange's actions (Port) -----------------------------------------------------------
+
+    def send_client(self, data: bytes) -> None:
+        self.outbound.write(data)
+
+    def send_server(self, data: bytes) -> None:
+        self.inbound.write(data)
+
+    def pass_to_client(self, nbytes: int) -> None:
+        self.outbound.pass_through(nbytes)
+
+    def open_server(self, server: RealServer, fresh: bool = False) -> bool:
+        if not fresh:
+            conn = self.listener.pool.acquire(server)
+            if conn is not None:
+                self._attach(conn)
+                return True
+        self.connecting = asyncio.get_running_loop().create_task(self._connect(server))
+        return False
+
+    async def _connect(self, server: RealServer) -> None:
+        timeout = self.listener.service.settings.connect_timeout
+        try:
+            conn = await self.listener.pool.connect(server, timeout)
+        except (OSError, TimeoutError):
+            self.connecting = None
+            if self.transport is not None:
+                self.exchange.server_failed(server)  # type: ignore[union-attr]
+            return
+        self.connecting = None
+        if self.transport is None:  # the client left meanwhile
+            conn.close()
+        elif conn.transport is None:  # accepted, then closed before we could use it
+            self.exchange.server_failed(server)  # type: ignore[union-attr]
+        else:
+            self._attach(conn)
+            self.exchange.server_ready(False)  # type: ignore[union-attr]
+            conn.replay_early()
+
+    def _attach(self, conn: ServerConnection) -> None:
+        self.server_conn = conn
+        conn.peer, conn.reader, conn.writer = self, self.outbound, self.inbound
+        self.inbound.set_destination(conn.transport, conn.server, conn.write_paused)
+        self.outbound.set_source(conn.transport, conn.server)
+
+    def _detach(self) -> ServerConnection | None:
+        conn, self.server_conn = self.server_conn, None
+        if conn is not None:
+            conn.peer = conn.reader = conn.writer = None
+            self.inbound.set_destination(None, None, False)
+            self.outbound.set_source(None, None)
+        return conn
+
+    def release_server(self) -> None:
+        conn = self._detach()
+        if conn is not None:
+            listener = self.listener
+            keepalive = listener.service.settings.keepalive_timeout
+            listener.pool.release(conn, listener.now + keepalive)
+
+    def drop_server(self) -> None:
+        connecting, self.connecting = self.connecting, None
+        if connecting is not None:
+            connecting.cancel()
+        conn = self._detach()
+        if conn is not None:
+            conn.close()
+
+    def hold_client(self, hold: bool) -> None:
+        self.inbound.hold(hold)
+
+    def tunnel(self) -> None:
+        self.tunneling = True
+        self.inbound.pass_through(-1)
+        self.outbound.pass_through(-1)
+
+    def close_client(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort_client(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- what the relays and the server connection report ----------------------------------------
+
+    def relay_passed(self, relay: Relay, rest: bytes) -> None:
+        exchange = self.exchange
+        if not self.tunneling:
+            exchange.passed(rest)  # type: ignore[union-attr]
+            return
+        self.tunnel_ends += 1
+        if self.tunnel_ends == 2:
+            exchange.tunnel_ended()  # type: ignore[union-attr]
+
+    def relay_failed(self, relay: Relay) -> None:
+        self.exchange.broken()  # type: ignore[union-attr]
+
+    def server_lost(self, conn: ServerConnection) -> None:
+        if conn is self.server_conn:
+            self._detach()
+            self.exchange.server_ended()  # type: ignore[union-attr]
+
+    # -- the listener's calls --------------------------------------------------------------------
+
+    def expire(self) -> None:
+        self.exchange.timeout()  # type: ignore[union-attr]
+
+    def shutdown(self) -> None:
+        self.exchange.shutdown()  # type: ignore[union-attr]
+
+    def abort(self) -> None:
+        """Cut at once (a drain that ran out of time)."""
+        self.abort_client()
+        self.drop_server()
