@@ -140,8 +140,8 @@ class HttpExchange(Exchange):
     # -- events: the client -------------------------------------------------------------------
 
     def start(self) -> None:
-        """The client connected."""
-        self._enter(HEAD)
+        """The client connected: its first request head is awaited (the first state)."""
+        self._go(HEAD, False)
 
     def refuse(self) -> None:
         self.port.send_client(error_response(503))
