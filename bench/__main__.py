@@ -22,8 +22,8 @@ from types import FrameType
 from bench.measure import Cell, measure, wrk_script
 from bench.procs import Procs, set_group_nice
 from bench.report import Results, Syscalls, loadavg, machine_info, publish, render
-from bench.syscalls import count_syscalls, keepalive_requests
 from bench.systems import REPO, SIZES, SYSTEMS, Bench, Running, paths, start_backend
+from tests.support.syscalls import count_syscalls, keepalive_requests
 
 TOOLS = {
     "wrk": "wrk",

@@ -11,37 +11,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.procs import process_tree, stat_fields  # shared with the tests
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1])."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()  # the name may hold spaces and parentheses
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and all its live descendants (nginx's workers, forked tcpvsd workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(children.get(p, ()))
-    return tree
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """(utime, stime) of pid and its descendants, all threads included (clock-tick resolution)."""
     user = kernel = 0
     for p in process_tree(pid):
-        if fields := _stat_fields(p):
+        if fields := stat_fields(p):
             user += int(fields[11])
             kernel += int(fields[12])
     return user / CLK_TCK, kernel / CLK_TCK
@@ -117,7 +96,7 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         proc.kill()
         proc.wait(grace)
     for pid in tree[1:]:
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if fields and fields[0] != "Z":
             os.kill(pid, signal.SIGKILL)
 

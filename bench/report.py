@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from bench.measure import Cell
-from bench.syscalls import SyscallCount
 from bench.systems import BASELINE, DIRECT, REPO, SIZES, tcpvs_commands
+from tests.support.syscalls import SyscallCount
 
 Results = dict[str, dict[str, list[Cell]]]  # size label -> system -> one cell per round
 Syscalls = dict[str, dict[str, SyscallCount]]  # size label -> system -> count

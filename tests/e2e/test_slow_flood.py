@@ -12,10 +12,9 @@ import time
 
 import pytest
 
-from tests.conftest import ENGINE_BUILDS
 from tests.support.client import get
 from tests.support.limits import default_maxclients, documented_maxclients
-from tests.support.procs import free_port
+from tests.support.procs import ENGINE_BUILDS, free_port
 
 FLOOD = 500  # slow connections
 NORMAL = 40  # ordinary requests made during the flood

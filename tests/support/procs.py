@@ -13,6 +13,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The end-to-end tests run against both builds of the engine and parser: the compiled one
+# (what pip installs) and the pure-Python sources it is compiled from.
+ENGINE_BUILDS = {"compiled": {}, "pure": {"TCPVS_PURE_PYTHON": "1"}}
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1])."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()  # the name may hold spaces and parentheses
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its live descendants (nginx's workers, forked tcpvsd workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (fields := stat_fields(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, ()))
+    return tree
 
 
 def free_port() -> int:

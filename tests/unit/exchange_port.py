@@ -10,7 +10,6 @@ from tcpvs.exchange.base import Port, Site
 from tcpvs.exchange.http1 import HttpExchange
 from tcpvs.exchange.tcp import TcpExchange
 from tcpvs.sched.base import Scheduler
-from tcpvs.sched.registry import register
 from tcpvs.table.config import parse_config
 from tcpvs.table.model import RealServer, Service
 
@@ -86,16 +85,18 @@ class Ledger(Scheduler):
         self.log.append(("released", str(server.address)))
 
 
-register("ledger", Ledger)
-
-
 def service(body: str, scheduler: str = "http") -> Service:
-    """The service `t` of a config whose Virtual block holds `body` (listen and scheduler set)."""
-    text = f"Virtual t {{\n    listen = 127.0.0.1:8080\n    scheduler = {scheduler}\n{body}\n}}\n"
-    return parse_config(text, "<test>").services["t"]
+    """The service `t` of a config whose Virtual block holds `body` (listen and scheduler set);
+    scheduler "ledger": a Ledger (not registered: other tests list the registered ones)."""
+    name = "http" if scheduler == "ledger" else scheduler
+    text = f"Virtual t {{\n    listen = 127.0.0.1:8080\n    scheduler = {name}\n{body}\n}}\n"
+    svc = parse_config(text, "<test>").services["t"]
+    if scheduler == "ledger":
+        svc.scheduler = Ledger()
+    return svc
 
 
-class Lab:
+class Harness:
     """One exchange on its site, its recorder, and the transitions it made."""
 
     def __init__(self, svc: Service, kind: type = HttpExchange) -> None:
@@ -121,7 +122,7 @@ class Lab:
         return False
 
 
-def start_tcp(svc: Service) -> Lab:
-    lab = Lab(svc, TcpExchange)
+def start_tcp(svc: Service) -> Harness:
+    lab = Harness(svc, TcpExchange)
     lab.exchange.start()
     return lab

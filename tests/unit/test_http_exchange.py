@@ -9,10 +9,11 @@ import pytest
 from tcpvs.exchange import http1
 from tcpvs.exchange.base import MAX_PENDING
 from tcpvs.http import error_response
-from tests.unit.exchange_port import Lab, Ledger, service
+from tests.unit.exchange_port import Harness, Ledger, service
 
 GET = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+TE_CHUNKED = b"Transfer-Encoding: chunked\r\n\r\n"
 SERVERS = "    server = 127.0.0.1:9001 1\n    server = 127.0.0.1:9002 1"
 RULES = (
     SERVERS
@@ -28,19 +29,17 @@ def transitions():
     http1.TRACE = lambda a, b: seen.append((a, b))
     yield seen
     http1.TRACE = None
-    wrong = [
-        (http1.NAMES[a], http1.NAMES[b]) for a, b in seen if b not in http1.TRANSITIONS[a]
-    ]
+    wrong = [(http1.NAMES[a], http1.NAMES[b]) for a, b in seen if b not in http1.TRANSITIONS[a]]
     assert not wrong, f"transitions not in the table: {wrong}"
 
 
-def started(body: str = SERVERS, scheduler: str = "http") -> Lab:
-    lab = Lab(service(body, scheduler))
+def started(body: str = SERVERS, scheduler: str = "http") -> Harness:
+    lab = Harness(service(body, scheduler))
     lab.exchange.start()
     return lab
 
 
-def served(lab: Lab, request: bytes = GET, response: bytes = OK) -> None:
+def served(lab: Harness, request: bytes = GET, response: bytes = OK) -> None:
     lab.exchange.client_data(request)
     lab.exchange.server_data(response)
 
@@ -275,7 +274,7 @@ def test_a_client_that_stops_sending_its_body_gets_400_at_its_half_close():
 
 
 def test_over_maxclients_the_client_gets_503():
-    lab = Lab(service(SERVERS))
+    lab = Harness(service(SERVERS))
     lab.exchange.refuse()
     assert lab.port.take() == [("client", error_response(503)), ("close", None)]
 
@@ -337,7 +336,7 @@ def test_stopping_closes_idle_connections_and_busy_ones_after_their_answer():
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
-        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n" + TE_CHUNKED, 400),
         (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400),  # obs-fold
         (b"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),  # space before the colon

@@ -3,7 +3,7 @@ reached, then a tunnel; a refused server is skipped, none left closes the client
 
 from __future__ import annotations
 
-from tests.unit.exchange_port import start_tcp, service
+from tests.unit.exchange_port import service, start_tcp
 
 SERVERS = "    server = 127.0.0.1:9001 1\n    server = 127.0.0.1:9002 1"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.extsched_dist import PLUGIN_HEADER, PLUGIN_NAME, build_extsched, plugin_env
 from tests.support.client import get
+from tests.support.extsched import PLUGIN_HEADER, PLUGIN_NAME, build_extsched, plugin_env
 from tests.support.procs import free_port
 
 

@@ -14,9 +14,9 @@ import pytest
 from tcpvs.errors import TableError
 from tcpvs.sched import Scheduler
 from tcpvs.table.operations import Table
-from tests.extsched_dist import PLUGIN_HEADER, PLUGIN_NAME, build_extsched, plugin_env
+from tests.support.extsched import PLUGIN_HEADER, PLUGIN_NAME, build_extsched, plugin_env
+from tests.support.procs import ROOT as REPO
 
-REPO = Path(__file__).resolve().parent.parent
 BUILTINS = {
     "wlc": False,
     "lc": False,

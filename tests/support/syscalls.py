@@ -1,12 +1,12 @@
 """System calls per request of a running proxy: strace -c attached to all its processes and threads
 while a bounded load runs. Reusable by tests (a regression budget) and by the bench.
 
-    from bench.syscalls import count_syscalls, keepalive_requests
+    from tests.support.syscalls import count_syscalls, keepalive_requests
     count = count_syscalls(pid, lambda: keepalive_requests(port, ["/a/13", "/b/13"], 2000))
     count.per_request            # e.g. 4.02
     count.calls["epoll_wait"]    # raw totals by name
 
-CLI: python3 -m bench.syscalls --pid PID --port PORT [--path /a/13 ...] [-n 2000]
+CLI: python3 -m tests.support.syscalls --pid PID --port PORT [--path /a/13 ...] [-n 2000]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import process_tree
+from tests.support.procs import process_tree
 
 
 @dataclass(frozen=True)

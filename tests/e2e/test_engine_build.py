@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 import tcpvs.compiled
-from bench.hotpath import run
+from tests.support.procs import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EXCHANGE = ROOT / "tcpvs" / "exchange"
 BUILT = "not compiled" not in tcpvs.compiled.why_pure()
 needs_build = pytest.mark.skipif(not BUILT, reason="the engine is not compiled (pip install .)")
@@ -81,9 +80,3 @@ def test_a_copied_build_with_unchanged_sources_runs_compiled(tmp_path: Path) -> 
         os.utime(source, (later, later))  # newer than the compiled modules
     implementation, path, _ = probe({"TCPVS_PURE_PYTHON": ""}, tmp_path)
     assert implementation == "cython" and not path.endswith(".py")
-
-
-def test_the_request_loop_answers_every_request_in_this_build() -> None:
-    # bench.hotpath drives a real HttpFrontend with stand-in transports and checks every
-    # response came out and every server connection went back to the pool.
-    assert run(200) > 0

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tcpvs.switch import Switch
 from tcpvs.table.listing import snapshot
 from tcpvs.table.operations import Table
 from tests.support.client import get
+from tests.support.lab import Lab
 from tests.support.limits import default_maxclients, soft_nofile
 from tests.support.procs import (
     ROOT,
@@ -102,16 +102,6 @@ def wait_for(check, what: str, seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
-@dataclass
-class Lab:
-    """tcpvsd --workers 2 serving service `web` (/a/ -> r1, else r2) on `port`."""
-
-    d: Daemon
-    r1: Backend
-    r2: Backend
-    port: int
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """Started with a low soft open-files limit, which tcpvsd must raise; the service is made
@@ -124,21 +114,15 @@ def lab(tmp_path_factory):
         d = start_daemon(tmp, "--workers", "2")
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    port = free_port()
-    d.ok("-A", "-i", "web", "-l", f"127.0.0.1:{port}")
-    d.ok("-a", "-i", "web", "-r", r1.address)
-    d.ok("-a", "-i", "web", "-r", r2.address)
-    d.ok("--add-rule", "-i", "web", "-p", "^/a/", "-r", r1.address)
-    d.ok("--add-rule", "-i", "web", "-p", ".*", "-r", r2.address)
-    d.ok("--start", "-i", "web")
-    yield Lab(d, r1, r2, port)
-    stop(d.proc)
-    stop(r1.proc)
-    stop(r2.proc)
+    lab = Lab(d, [r1, r2], tmp)
+    # service `web`: /a/ -> r1, else r2
+    lab.port = lab.service({"^/a/": r1, ".*": r2}, servers=[r1, r2], ident="web")
+    yield lab
+    lab.close()
 
 
 def test_commands_reach_both_workers_and_stats_sum_them(lab):
-    d = lab.d
+    d = lab.daemon
     workers = listing(d)["workers"]
     assert [w["index"] for w in workers] == [0, 1]
     assert {w["pid"] for w in workers} == children(d.proc.pid)
@@ -174,13 +158,13 @@ def test_open_files_limit_is_raised_in_the_master_and_its_workers(lab):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard <= 1024:
         pytest.skip("the hard open-files limit is not above the soft 1024 the lab starts with")
-    pids = [lab.d.proc.pid, *children(lab.d.proc.pid)]
+    pids = [lab.daemon.proc.pid, *children(lab.daemon.proc.pid)]
     assert len(pids) == 3
     assert [soft_nofile(pid) for pid in pids] == [hard] * 3
 
 
 def test_refused_commands_change_no_worker(lab, tmp_path):
-    d = lab.d
+    d = lab.daemon
     before = d.ok("-L", "-n")
     bad = tmp_path / "bad.conf"  # would send everything to r1, but its line 5 is wrong
     bad.write_text(
@@ -209,17 +193,17 @@ def test_refused_commands_change_no_worker(lab, tmp_path):
 
 def test_edit_listen_rebinds_in_both_workers(lab):
     old, new = lab.port, free_port()
-    lab.d.ok("-E", "-i", "web", "-l", f"127.0.0.1:{new}")
+    lab.daemon.ok("-E", "-i", "web", "-l", f"127.0.0.1:{new}")
     lab.port = new
     for _ in range(10):  # a worker still listening there would accept some of these
         with pytest.raises(ConnectionRefusedError):
             get(old, "/a/old")
-    assert_both_route(lab.d, new, lab.r1, lab.r2)
+    assert_both_route(lab.daemon, new, lab.r1, lab.r2)
 
 
 def test_a_killed_worker_is_replaced_and_serves_the_current_table(lab):
-    d = lab.d
-    lab.d.ok("-e", "-i", "web", "-r", lab.r2.address, "-w", "3")  # a change after the start
+    d = lab.daemon
+    lab.daemon.ok("-e", "-i", "web", "-r", lab.r2.address, "-w", "3")  # a change after the start
     pids = set(served(d))
     victim = listing(d)["workers"][0]["pid"]
     assert victim in children(d.proc.pid)

@@ -14,10 +14,10 @@ import socket
 
 import pytest
 
-from bench.syscalls import SyscallCount, count_syscalls, keepalive_requests
 from tcpvs.proxy.splice import SPLICE_THRESHOLD
 from tests.support.client import raw_exchange
 from tests.support.procs import free_port
+from tests.support.syscalls import SyscallCount, count_syscalls, keepalive_requests
 
 N = 500  # requests per measurement: enough that the ticker and the attach are noise
 TIMEOUT = 60.0  # seconds for one measurement, strace attach to detach

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -23,10 +22,10 @@ from tcpvs import __version__
 from tcpvs.table.config import parse_config
 from tcpvs.table.listing import snapshot
 from tcpvsadm.cli import run
+from tests.e2e.test_control_server import ControlDaemon
 from tests.support.limits import default_maxclients
-from tests.test_control_server import ControlDaemon
+from tests.support.procs import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 TRY_HELP = "Try `tcpvsadm -h' or 'tcpvsadm --help' for more information."
 R1, R2, R3 = "127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"
 
@@ -422,12 +421,6 @@ class _Named(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_start_and_stop_with_a_real_listener(adm):

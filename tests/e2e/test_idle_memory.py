@@ -14,17 +14,30 @@ import resource
 
 import pytest
 
-from bench.idle import (
+from tests.support.idle import (
     COUNT,
     TARGET_MIB,
     IdleClients,
-    idle_config,
     measure_idle,
     nofile_needed,
     raise_nofile,
     warm_up,
 )
 from tests.support.procs import free_port
+
+# The production setup (scheduler http, two rules, X-Forwarded-For on); maxclients admits
+# every connection, and keep-alive must outlast opening and measuring all of them.
+CONFIG = """Virtual idle {{
+    listen = 127.0.0.1:{port}
+    scheduler = http
+    maxclients = 65535
+    keepalive_timeout = 600
+    server = 127.0.0.1:{b1} 1
+    server = 127.0.0.1:{b2} 1
+    rule = pattern "^/a/" use server 127.0.0.1:{b1}
+    rule = pattern ".*" use server 127.0.0.1:{b2}
+}}
+"""
 
 SAMPLE = 500  # connections that make a second request
 
@@ -50,7 +63,7 @@ def test_idle_keepalive_connections_memory(nofile, daemon, backends, tmp_path):
     raise_nofile(nofile, d.proc.pid)  # whatever soft limit tcpvsd keeps for itself
     port = free_port()
     conf = tmp_path / "idle.conf"
-    conf.write_text(idle_config(port, r1.port, r2.port))  # http, 2 rules, XFF, maxclients up
+    conf.write_text(CONFIG.format(port=port, b1=r1.port, b2=r2.port))
     d.ok("-f", str(conf))
     d.ok("--start")
     warm_up(port)

@@ -15,7 +15,7 @@ from tcpvs.table.operations import Table
 from tcpvs.table.settings import SETTINGS
 from tests.support.limits import default_maxclients
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 # [KT] EXAMPLES, verbatim.
 KTCPVS_EXAMPLE = """\

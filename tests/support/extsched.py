@@ -12,8 +12,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "extsched"
-REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parents[1] / "data" / "extsched"
+REPO = Path(__file__).resolve().parents[2]
 PLUGIN_NAME = "first"  # the scheduler name the plugin registers
 PLUGIN_HEADER = b"X-Scheduler: first"  # the header it adds to HTTP responses
 

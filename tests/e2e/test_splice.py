@@ -44,7 +44,7 @@ class Peer(asyncio.Protocol):
         return bytes(self.data[:n])
 
 
-class Lab:
+class Sockets:
     """server socket -> [src transport | relay | dst transport] -> client socket."""
 
     server: socket.socket
@@ -53,7 +53,7 @@ class Lab:
     dst: Peer
 
     @classmethod
-    async def open(cls) -> Lab:
+    async def open(cls) -> Sockets:
         lab = cls()
         loop = asyncio.get_running_loop()
         with socket.create_server(("127.0.0.1", 0)) as listening:
@@ -96,8 +96,8 @@ class Lab:
 
 
 async def open_fds() -> int:
-    """Open fds of this process, after a first Lab made uvloop open what it opens lazily."""
-    await (await Lab.open()).close()
+    """Open fds of this process, after a first Sockets made uvloop open what it opens lazily."""
+    await (await Sockets.open()).close()
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -128,7 +128,7 @@ def flow(
     return f, done
 
 
-def relay(lab: Lab, nbytes: int, pool: PipePool) -> tuple[SpliceFlow, asyncio.Future]:
+def relay(lab: Sockets, nbytes: int, pool: PipePool) -> tuple[SpliceFlow, asyncio.Future]:
     """A flow of `nbytes` from the lab's server to its client."""
     return flow(lab.src.transport, lab.dst.transport, nbytes, pool)  # type: ignore[arg-type]
 
@@ -137,7 +137,7 @@ def relay(lab: Lab, nbytes: int, pool: PipePool) -> tuple[SpliceFlow, asyncio.Fu
 def test_exact_bytes_then_both_transports_carry_on(size: int) -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        lab = await Lab.open()
+        lab = await Sockets.open()
         pool = PipePool(PIPE)
         payload = os.urandom(size)
         r, done = relay(lab, size, pool)
@@ -165,7 +165,7 @@ def test_exact_bytes_then_both_transports_carry_on(size: int) -> None:
 def test_bytes_buffered_in_the_client_transport_go_first() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        lab = await Lab.open()
+        lab = await Sockets.open()
         pool = PipePool(PIPE)
         head = os.urandom(4 * 1024 * 1024)  # more than the socket takes: uvloop buffers it
         lab.dst.transport.write(head)  # type: ignore[union-attr]
@@ -187,7 +187,7 @@ def test_server_closing_early_is_reported_and_leaks_nothing() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
         before = await open_fds()
-        lab = await Lab.open()
+        lab = await Sockets.open()
         pool = PipePool(PIPE)
         _, done = relay(lab, 1_000_000, pool)
         await loop.sock_sendall(lab.server, os.urandom(200_000))
@@ -207,7 +207,7 @@ def test_client_leaving_early_is_reported_and_leaks_nothing(reset: bool) -> None
     async def body() -> None:
         loop = asyncio.get_running_loop()
         before = await open_fds()
-        lab = await Lab.open()
+        lab = await Sockets.open()
         pool = PipePool(PIPE)
         _, done = relay(lab, 50_000_000, pool)
         sending = loop.create_task(loop.sock_sendall(lab.server, os.urandom(8_000_000)))
@@ -230,7 +230,7 @@ def test_cancel_mid_body_calls_nothing_back_and_leaks_nothing() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
         before = await open_fds()
-        lab = await Lab.open()
+        lab = await Sockets.open()
         pool = PipePool(PIPE)
         r, done = relay(lab, 10_000_000, pool)
         await loop.sock_sendall(lab.server, os.urandom(300_000))
@@ -249,7 +249,7 @@ def test_cancel_mid_body_calls_nothing_back_and_leaks_nothing() -> None:
 def test_the_pool_reuses_empty_pipes_and_closes_full_ones() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        lab = await Lab.open()
+        lab = await Sockets.open()
         pool = PipePool(PIPE, max_idle=1)
         for _ in range(3):
             payload = os.urandom(200_000)
@@ -285,7 +285,7 @@ def test_both_ways_until_each_end_is_passed_on() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
         before = await open_fds()
-        lab = await Lab.open()
+        lab = await Sockets.open()
         pool = PipePool(PIPE)
         # bytes the server transport still buffers go first (the 101 or raw TCP pending bytes)
         pending = os.urandom(4 * 1024 * 1024)

@@ -1,0 +1,27 @@
+"""Fixtures of the unit tests (no sockets, no processes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tcpvs.http import load
+
+
+@pytest.fixture(scope="module", params=["python", "cython"])
+def http(request):
+    """Both HTTP implementations, side by side; the Cython one must be built (pip builds it)."""
+    return load(request.param)
+
+
+@pytest.fixture(autouse=True)
+def no_sockets_or_processes(monkeypatch):
+    """The unit tests stay fast and self-contained: a socket or a process here is a mistake
+    (those tests belong in tests/e2e)."""
+    import socket
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tests/unit may not open sockets or start processes")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
