@@ -168,9 +168,9 @@ class Switch:
             old = self.table.services.get(ident)
             if old is not None:
                 _carry_counters(old, new_service)
-            listener = self._listeners.get(ident)
-            if listener is not None:
-                listener.adopt(new_service)
+            running = self._listeners.get(ident)
+            if running is not None:
+                running.adopt(new_service)
         self.table = new_table
 
     def snapshot(self, ident: str | None = None) -> dict[str, Any]:

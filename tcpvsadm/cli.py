@@ -17,7 +17,7 @@ import click
 from tcpvs._version import __version__
 from tcpvs.control.client import ControlClient
 from tcpvs.control.protocol import default_socket_path
-from tcpvs.errors import ControlError, DaemonNotRunning
+from tcpvs.errors import ControlError, DaemonNotRunning, TcpvsError
 from tcpvs.sched import available
 from tcpvs.table.addr import format_address, parse_address
 from tcpvs.table.config import quotable
@@ -29,7 +29,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3
 TRY_HELP = f"Try `{PROG} -h' or '{PROG} --help' for more information."
 
 
-class UsageError(Exception):
+class UsageError(TcpvsError):
     """A bad command line; str() is the message. `try_help` adds the pointer to -h."""
 
     def __init__(self, message: str, try_help: bool = False) -> None:

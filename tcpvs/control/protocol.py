@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tcpvs.errors import ControlError
+from tcpvs.errors import ControlError, TcpvsError
 from tcpvs.table.listing import rule_snapshot, server_snapshot, service_snapshot
 from tcpvs.table.model import RealServer, Rule, Service
 from tcpvs.table.settings import SETTINGS
@@ -28,8 +28,11 @@ def default_socket_path() -> str:
     return os.environ.get("TCPVS_SOCKET") or DEFAULT_SOCKET
 
 
-class BadRequest(ValueError):
-    """A request line that is not a valid request; str() is the reply's error message."""
+class BadRequest(TcpvsError, ValueError):
+    """A request line that is not a valid request; str() is the reply's error message.
+
+    Also a ValueError, as which the control server catches it.
+    """
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,18 @@ def _check_type(name: str, value: Any) -> None:
         raise BadRequest(f"argument '{name}' must be {expected}")
 
 
-def check_request(op: Any, args: Any) -> dict[str, Any]:
-    """The request's arguments, with null ones dropped; BadRequest if the request is invalid."""
+def _check_op(op: object) -> str:
+    """`op` itself if it names an operation; BadRequest otherwise."""
     if not isinstance(op, str) or op not in OPS:
         raise BadRequest(f"unknown operation {op!r}")
+    return op
+
+
+def check_request(op: Any, args: Any) -> dict[str, Any]:
+    """The request's arguments, with null ones dropped; BadRequest if the request is invalid."""
+    spec = OPS[_check_op(op)]
     if not isinstance(args, dict):
         raise BadRequest("'args' must be an object")
-    spec = OPS[op]
     checked = {name: value for name, value in args.items() if value is not None}
     for name, value in checked.items():
         if name not in spec.required and name not in spec.optional:
@@ -109,7 +117,7 @@ def decode_request(line: bytes) -> tuple[str, dict[str, Any]]:
         raise BadRequest("request nested too deeply") from None
     if not isinstance(message, dict):
         raise BadRequest("request is not a JSON object")
-    op = message.get("op")
+    op = _check_op(message.get("op"))
     return op, check_request(op, message.get("args", {}))
 
 

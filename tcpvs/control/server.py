@@ -180,14 +180,14 @@ async def claim_control_path(path: str) -> None:
     await _clear_stale_socket(path)
 
 
-async def listen_control(dispatcher: Dispatcher, path: str) -> asyncio.AbstractServer:
+async def listen_control(dispatcher: Dispatcher, path: str) -> asyncio.Server:
     """Serve `dispatcher` on the Unix socket `path` (see claim_control_path)."""
     path = os.fspath(path)
     await claim_control_path(path)
     return await asyncio.start_unix_server(dispatcher.serve, sock=_bind(path), limit=MAX_LINE)
 
 
-async def start_control_server(switch: Any, path: str | None = None) -> asyncio.AbstractServer:
+async def start_control_server(switch: Any, path: str | None = None) -> asyncio.Server:
     """Serve `switch` on the Unix socket `path` (default: default_socket_path()).
 
     Creates the parent directory (0755) if missing and replaces a stale socket file, but raises
@@ -197,7 +197,7 @@ async def start_control_server(switch: Any, path: str | None = None) -> asyncio.
     return await listen_control(dispatcher, path or default_socket_path())
 
 
-async def close_control_server(server: asyncio.AbstractServer, path: str) -> None:
+async def close_control_server(server: asyncio.Server, path: str) -> None:
     """Stop accepting and remove the socket file (if it is still ours)."""
     sockets = server.sockets or ()
     ours = [s.getsockname() for s in sockets]

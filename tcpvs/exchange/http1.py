@@ -46,6 +46,8 @@ from tcpvs.http import (
     BODY_UNTIL_CLOSE,
     ChunkedScanner,
     HttpError,
+    RequestHead,
+    ResponseHead,
     error_response,
     parse_request_head,
     parse_response_head,
@@ -97,7 +99,7 @@ class HttpExchange(Exchange):
         self.client_done = False  # the client sent its end
         self.stopping = False  # the service stops: close after the answer in flight
         # the request in flight
-        self.req = None  # RequestHead
+        self.req: RequestHead | None = None
         self.candidates: list[RealServer] | tuple = ()
         self.target: RealServer | None = None  # the server being reached
         self.previous: RealServer | None = None  # server of the previous request (phttp)
@@ -107,7 +109,7 @@ class HttpExchange(Exchange):
         self.body_avail = 0  # validated body bytes at the front of buf, not sent yet
         self.body_complete = True  # every byte of the request body was received
         # its response
-        self.resp = None  # ResponseHead, once the final one came
+        self.resp: ResponseHead | None = None  # once the final one came
         self.resp_buf = bytearray()  # a response head still incomplete
         self.resp_left = 0  # Content-Length body bytes the client has not been sent yet
         self.resp_scanner: ChunkedScanner | None = None
@@ -244,10 +246,12 @@ class HttpExchange(Exchange):
             self._enter(BUFFERING)
 
     def _ready_to_dispatch(self) -> bool:
+        req = self.req
+        assert req is not None, "a request is in flight"
         return (
             self.body_scanner is None
             or self.body_complete
-            or self.req.expect_continue  # the client waits for 100 before sending the body
+            or req.expect_continue  # the client waits for 100 before sending the body
             or self.body_avail >= CHUNKED_BUFFER
         )
 
@@ -303,13 +307,16 @@ class HttpExchange(Exchange):
     def server_ready(self, reused: bool) -> None:
         """The connection to the server being reached is ready: send the request."""
         server = self.target
-        self._take(server)  # type: ignore[arg-type]
-        server.requests += 1  # type: ignore[union-attr]
+        assert server is not None, "ready only after a server was asked for"
+        self._take(server)
+        server.requests += 1
         self.reused = reused
         self.resp = None
         self.resp_started = False
         self.resp_clean = True
-        raw = self.req.raw
+        req = self.req
+        assert req is not None, "a request is in flight"
+        raw = req.raw
         out = raw[:-2] + self.xff if self.site.service.settings.forwardfor else raw
         self.port.send_server(out + self._take_body() if self.body_avail else out)
         self._enter(WAITING if self.body_complete else SENDING)
@@ -341,9 +348,11 @@ class HttpExchange(Exchange):
         else:
             buf = data
         max_size = self.site.service.settings.max_head_size
+        req = self.req
+        assert req is not None, "a request is in flight"
         while True:
             try:
-                resp = parse_response_head(buf, max_size, self.req.method)
+                resp = parse_response_head(buf, max_size, req.method)
             except HttpError as exc:
                 self._fail(exc.status)
                 return
@@ -363,7 +372,8 @@ class HttpExchange(Exchange):
             return
         scheduler = self.site.service.scheduler
         if scheduler.adds_headers:
-            extra = scheduler.response_headers(self.ctx, self.server)  # type: ignore[arg-type]
+            assert self.server is not None, "a response comes only from a server taken"
+            extra = scheduler.response_headers(self.ctx, self.server)
             if extra:
                 rest = buf[resp.head_len :]
                 buf = resp.raw[:-2] + extra + b"\r\n" + rest
@@ -401,7 +411,9 @@ class HttpExchange(Exchange):
     def _relay_body(self, data: bytes, start: int) -> None:
         """Send `data` (response head bytes up to `start`, body bytes after) in one write; end
         the response when complete."""
-        body = self.resp.body
+        resp = self.resp
+        assert resp is not None, "its head came"
+        body = resp.body
         complete = False
         if body == BODY_LENGTH or body == BODY_NONE:
             n = len(data) - start
@@ -414,15 +426,17 @@ class HttpExchange(Exchange):
             else:
                 self.resp_left -= n
         elif body == BODY_CHUNKED:
+            scanner = self.resp_scanner
+            assert scanner is not None, "made with the chunked response's head"
             try:
-                n = start + self.resp_scanner.feed(data, start)  # type: ignore[union-attr]
+                n = start + scanner.feed(data, start)
             except HttpError:
                 self._abort()  # a corrupt response after its head went out: cut
                 return
             if n < len(data):
                 self.resp_clean = False
                 data = data[:n]
-            complete = self.resp_scanner.done  # type: ignore[union-attr]
+            complete = scanner.done
         if data:
             self.port.send_client(data)
         if complete:
@@ -439,6 +453,7 @@ class HttpExchange(Exchange):
 
     def _end_response(self) -> None:
         req, resp = self.req, self.resp
+        assert req is not None and resp is not None, "a response is going out"
         self.previous = self.server
         self._give_back()
         body_sent = self.body_complete and not self.body_avail
@@ -473,7 +488,8 @@ class HttpExchange(Exchange):
             # A pooled connection found closed may just have gone stale, or the server may
             # have started on the request and died: only a request that is safe to repeat
             # (RFC 9110 9.2.2: idempotent, nothing to resend but its head) is sent again.
-            req = self.req
+            req, server = self.req, self.target
+            assert req is not None and server is not None, "a request is in flight"
             if (
                 self.reused
                 and not self.resp_buf
@@ -482,10 +498,11 @@ class HttpExchange(Exchange):
             ):
                 self._give_back()
                 self.port.drop_server()
-                self._reach(self.target, True)  # type: ignore[arg-type]
+                self._reach(server, True)
             else:
                 self._fail(502)
         elif state == RESPONDING:
+            assert self.resp is not None, "its head came"
             if self.resp.body == BODY_UNTIL_CLOSE:
                 self._end_response()
             else:

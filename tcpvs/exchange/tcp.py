@@ -48,7 +48,8 @@ class TcpExchange(Exchange):
         self._dispatch()
 
     def server_ready(self, reused: bool) -> None:
-        self._take(self.target)  # type: ignore[arg-type]
+        assert self.target is not None, "ready only after a server was asked for"
+        self._take(self.target)
         if self.pending:
             self.port.send_server(bytes(self.pending))
             self.pending.clear()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
 from tcpvs.ipvs import apply, jsonout, listing
 from tcpvs.ipvs.api import IPVS
 from tcpvs.ipvs.conntab import CONN_PROC_FILE, parse_line
 from tcpvs.ipvs.errors import IPVSError, IPVSUnavailable
-from tcpvs.ipvs.model import Info, ServiceState
+from tcpvs.ipvs.model import Info, Service, ServiceState
 from tcpvs.ipvs.options import (
     CMD_ADD,
     CMD_ADDDEST,
@@ -192,7 +192,7 @@ class _Session:
         else:
             self.list_all(ce.fmt, as_json)
 
-    def _states(self, services: list) -> list[ServiceState]:
+    def _states(self, services: Iterable[Service]) -> Sequence[ServiceState]:
         try:
             return [ServiceState(s, tuple(self.kernel.dests(s))) for s in services]
         except IPVSError as exc:

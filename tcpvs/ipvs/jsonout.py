@@ -61,7 +61,7 @@ def service_doc(svc: Service) -> dict[str, Any]:
 
 
 def dest_doc(dest: Dest) -> dict[str, Any]:
-    tunnel = None
+    tunnel: dict[str, str | int | None] | None = None
     if dest.fwd == uapi.IP_VS_CONN_F_TUNNEL and dest.tun_type < len(TUN_TYPES):
         tunnel = {"type": TUN_TYPES[dest.tun_type], "info": tun_info(dest)}
         if dest.tun_type == uapi.IP_VS_CONN_F_TUNNEL_TYPE_GUE:

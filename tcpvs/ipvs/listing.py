@@ -135,6 +135,7 @@ def _signed(value: int) -> int:
 
 
 def sched_flags_text(svc: Service) -> str:
+    names: tuple[str, ...]
     if svc.scheduler in ("sh", "mh"):
         names = (f"{svc.scheduler}-fallback", f"{svc.scheduler}-port")
     else:

@@ -7,24 +7,17 @@ constructors normalise addresses and derive the address family from them.
 from __future__ import annotations
 
 import socket
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tcpvs.ipvs import uapi
 
 PROTOCOL_NAMES = {uapi.IPPROTO_TCP: "TCP", uapi.IPPROTO_UDP: "UDP", uapi.IPPROTO_SCTP: "SCTP"}
-PROTOCOLS = {name.lower(): num for num, name in PROTOCOL_NAMES.items()}
 FWD_NAMES = {
     uapi.IP_VS_CONN_F_MASQ: "Masq",
     uapi.IP_VS_CONN_F_LOCALNODE: "Local",
     uapi.IP_VS_CONN_F_TUNNEL: "Tunnel",
     uapi.IP_VS_CONN_F_DROUTE: "Route",
-}
-FWD_METHODS = {
-    "masq": uapi.IP_VS_CONN_F_MASQ,
-    "local": uapi.IP_VS_CONN_F_LOCALNODE,
-    "tunnel": uapi.IP_VS_CONN_F_TUNNEL,
-    "route": uapi.IP_VS_CONN_F_DROUTE,
 }
 TUN_TYPES = ("ipip", "gue", "gre")
 ALL_ONES = 0xFFFFFFFF
@@ -248,7 +241,3 @@ class Connection:
     expires: int
     pe_name: str = ""
     pe_data: str = ""
-
-
-def to_dict(obj: Any) -> dict[str, Any]:
-    return asdict(obj)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tcpvs.errors import TcpvsError
+
 POPT_ERROR_NOARG = -10
 POPT_ERROR_BADOPT = -11
 POPT_ERROR_UNWANTEDARG = -12
@@ -33,7 +35,7 @@ class Option:
     optional: bool = False
 
 
-class PoptError(Exception):
+class PoptError(TcpvsError):
     """A scanning error: `code` is popt's, str() is poptStrerror(code)."""
 
     def __init__(self, code: int) -> None:

@@ -8,7 +8,7 @@ bytes of each direction, and the exchange's actions become socket operations her
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tcpvs.exchange.base import Exchange, Port
 from tcpvs.exchange.http1 import HttpExchange
@@ -28,9 +28,10 @@ class ClientConnection(Port):
     def __init__(self, listener: ServiceListener) -> None:
         self.listener = listener
         self.transport: asyncio.Transport | None = None
-        self.inbound = ClientToServer(self, listener)
-        self.outbound = ServerToClient(self, listener)
-        self.exchange: Exchange | None = None
+        # made when the client connects (the exchange first: the relays report to it)
+        self.exchange: Exchange
+        self.inbound: ClientToServer
+        self.outbound: ServerToClient
         self.server_conn: ServerConnection | None = None
         self.connecting: asyncio.Task | None = None
         self.tunneling = False
@@ -39,7 +40,7 @@ class ClientConnection(Port):
     # -- the client socket's events --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
         client = transport.get_extra_info("peername") or ("", 0)
         listener = self.listener
         service = listener.service
@@ -47,11 +48,12 @@ class ClientConnection(Port):
         stats = service.stats
         stats.conns += 1
         stats.total_conns += 1
-        self.inbound.set_source(self.transport, None)
-        self.outbound.set_destination(self.transport, None, False)
         kind = HttpExchange if service.speaks_http else TcpExchange
         exchange = self.exchange = kind(listener, self, client)
-        self.inbound.exchange = self.outbound.exchange = exchange
+        self.inbound = ClientToServer(self, listener, exchange)
+        self.outbound = ServerToClient(self, listener, exchange)
+        self.inbound.set_source(self.transport, None)
+        self.outbound.set_destination(self.transport, None, False)
         if stats.conns > service.settings.maxclients:
             exchange.refuse()
         else:
@@ -70,7 +72,7 @@ class ClientConnection(Port):
         self.listener.service.stats.conns -= 1
         self.inbound.close()
         self.outbound.close()
-        self.exchange.lost()  # type: ignore[union-attr]
+        self.exchange.lost()
 
     def pause_writing(self) -> None:
         self.outbound.set_blocked(True)  # the client reads slower than the server sends
@@ -105,16 +107,16 @@ class ClientConnection(Port):
         except (OSError, TimeoutError):
             self.connecting = None
             if self.transport is not None:
-                self.exchange.server_failed(server)  # type: ignore[union-attr]
+                self.exchange.server_failed(server)
             return
         self.connecting = None
         if self.transport is None:  # the client left meanwhile
             conn.close()
         elif conn.transport is None:  # accepted, then closed before we could use it
-            self.exchange.server_failed(server)  # type: ignore[union-attr]
+            self.exchange.server_failed(server)
         else:
             self._attach(conn)
-            self.exchange.server_ready(False)  # type: ignore[union-attr]
+            self.exchange.server_ready(False)
             conn.replay_early()
 
     def _attach(self, conn: ServerConnection) -> None:
@@ -167,27 +169,27 @@ class ClientConnection(Port):
     def relay_passed(self, relay: Relay, rest: bytes) -> None:
         exchange = self.exchange
         if not self.tunneling:
-            exchange.passed(rest)  # type: ignore[union-attr]
+            exchange.passed(rest)
             return
         self.tunnel_ends += 1
         if self.tunnel_ends == 2:
-            exchange.tunnel_ended()  # type: ignore[union-attr]
+            exchange.tunnel_ended()
 
     def relay_failed(self, relay: Relay) -> None:
-        self.exchange.broken()  # type: ignore[union-attr]
+        self.exchange.broken()
 
     def server_lost(self, conn: ServerConnection) -> None:
         if conn is self.server_conn:
             self._detach()
-            self.exchange.server_ended()  # type: ignore[union-attr]
+            self.exchange.server_ended()
 
     # -- the listener's calls --------------------------------------------------------------------
 
     def expire(self) -> None:
-        self.exchange.timeout()  # type: ignore[union-attr]
+        self.exchange.timeout()
 
     def shutdown(self) -> None:
-        self.exchange.shutdown()  # type: ignore[union-attr]
+        self.exchange.shutdown()
 
     def abort(self) -> None:
         """Cut at once (a drain that ran out of time)."""

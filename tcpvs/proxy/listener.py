@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tcpvs.errors import TableError
 from tcpvs.exchange.base import Site
@@ -49,7 +49,7 @@ class ServiceListener(Site):
         host, port = self.service.listen
         try:
             self._server = await loop.create_server(
-                lambda: self._protocol(self),
+                lambda: cast(asyncio.Protocol, self._protocol(self)),
                 host,
                 port,
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,

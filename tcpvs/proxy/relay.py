@@ -30,10 +30,10 @@ class Relay:
     bench/splice.py). The owner hears `relay_passed` at the end, `relay_failed` on a failure.
     """
 
-    def __init__(self, owner: ClientConnection, site: Site) -> None:
+    def __init__(self, owner: ClientConnection, site: Site, exchange: Exchange) -> None:
         self.owner = owner
         self.site = site
-        self.exchange: Exchange | None = None  # the owner's, once it has one
+        self.exchange = exchange
         self.src: asyncio.Transport | None = None
         self.dst: asyncio.Transport | None = None
         self.server: RealServer | None = None  # the server at the other end, for its counters
@@ -128,7 +128,9 @@ class Relay:
 
     def write(self, data: bytes) -> None:
         self.count_written(len(data))
-        self.dst.write(data)  # type: ignore[union-attr]
+        dst = self.dst
+        assert dst is not None, "a relay writes only with a destination"
+        dst.write(data)
 
     # -- passing bytes along unseen -----------------------------------------------------------
 
@@ -141,7 +143,7 @@ class Relay:
             self._splice(nbytes)
 
     def _pass(self, data: bytes) -> None:
-        self.exchange.active()  # type: ignore[union-attr]
+        self.exchange.active()
         left = self.pass_left
         n = len(data)
         if left < 0:
@@ -166,10 +168,12 @@ class Relay:
         self.owner.relay_passed(self, b"")
 
     def _splice(self, nbytes: int) -> None:
+        src, dst = self.src, self.dst
+        assert src is not None and dst is not None, "a relay passes only between two ends"
         flow = SpliceFlow(
             asyncio.get_running_loop(),
-            self.src,  # type: ignore[arg-type]
-            self.dst,  # type: ignore[arg-type]
+            src,
+            dst,
             nbytes,
             self._spliced,
             self._splice_done,
@@ -187,7 +191,7 @@ class Relay:
         self.count_written(n)
         if self.pass_left > 0:
             self.pass_left -= n
-        self.exchange.active()  # type: ignore[union-attr]
+        self.exchange.active()
 
     def _splice_done(self, exc: BaseException | None) -> None:
         self.splice = None
@@ -220,13 +224,15 @@ class ClientToServer(Relay):
         self.site.service.stats.bytes_in += n
 
     def count_written(self, n: int) -> None:
-        self.server.bytes_in += n  # type: ignore[union-attr]
+        server = self.server
+        assert server is not None, "written only to a server in use"
+        server.bytes_in += n
 
     def deliver(self, data: bytes) -> None:
-        self.exchange.client_data(data)  # type: ignore[union-attr]
+        self.exchange.client_data(data)
 
     def deliver_end(self) -> None:
-        self.exchange.client_ended()  # type: ignore[union-attr]
+        self.exchange.client_ended()
 
 
 class ServerToClient(Relay):
@@ -234,13 +240,15 @@ class ServerToClient(Relay):
     service's bytes out). The switch's own answers go out here too."""
 
     def count_read(self, n: int) -> None:
-        self.server.bytes_out += n  # type: ignore[union-attr]
+        server = self.server
+        assert server is not None, "read only from a server in use"
+        server.bytes_out += n
 
     def count_written(self, n: int) -> None:
         self.site.service.stats.bytes_out += n
 
     def deliver(self, data: bytes) -> None:
-        self.exchange.server_data(data)  # type: ignore[union-attr]
+        self.exchange.server_data(data)
 
     def deliver_end(self) -> None:
-        self.exchange.server_ended()  # type: ignore[union-attr]
+        self.exchange.server_ended()

@@ -225,12 +225,11 @@ class SpliceFlow:
                 return
             flow.unflushed = None
         before = flow.sent
+        error: OSError | None = None
         try:
             mask = flow.pump()
         except OSError as exc:  # ConnectionError is an OSError
             mask, error = 0, exc
-        else:
-            error = None
         if flow.sent != before:
             self._progress(flow.sent - before)
             if self._closed:  # the progress callback cancelled us

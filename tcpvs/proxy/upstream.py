@@ -8,7 +8,7 @@ timeout; the most recently used one is reused first (least likely to be stale).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tcpvs.table.addr import Address
 from tcpvs.table.model import RealServer
@@ -55,7 +55,7 @@ class ServerConnection:
                 reader.source_ended()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -63,8 +63,8 @@ class ServerConnection:
             reader.received(data)
         elif self.early is not None:
             self.early.append(data)
-        else:  # a server must not talk on an idle connection: it is no longer usable
-            self.transport.close()  # type: ignore[union-attr]
+        elif self.transport is not None:  # a server talking on an idle connection: unusable
+            self.transport.close()
 
     def eof_received(self) -> bool:
         reader = self.reader
@@ -122,9 +122,12 @@ class ServerPool:
         """A new connection; raises OSError or TimeoutError."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
-            _, conn = await loop.create_connection(
-                lambda: ServerConnection(self, server), server.address.host, server.address.port
+            _, protocol = await loop.create_connection(
+                lambda: cast(asyncio.Protocol, ServerConnection(self, server)),
+                server.address.host,
+                server.address.port,
             )
+        conn = cast(ServerConnection, protocol)
         server.total_conns += 1
         return conn
 

@@ -135,17 +135,17 @@ class Table:
                 if redirect == ""
                 else _address(redirect, 80, "illegal redirect address specified")
             )
-        instance = None
+        new_scheduler = None
         if scheduler is not None and scheduler != service.scheduler_name:
-            instance = load_scheduler(scheduler)
+            new_scheduler = scheduler, load_scheduler(scheduler)
         # Everything validated: apply.
         service.listen = address
         service.settings = service.settings.replace(**checked)
         service.redirect = new_redirect
-        if instance is not None:
-            service.scheduler_name, service.scheduler = scheduler, instance
+        if new_scheduler is not None:
+            service.scheduler_name, service.scheduler = new_scheduler
             for real in service.servers:
-                instance.server_added(real)
+                service.scheduler.server_added(real)
         return service
 
     def delete_service(self, ident: str) -> Service:

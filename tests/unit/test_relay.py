@@ -73,8 +73,7 @@ def relay(kind=ClientToServer):
     svc = service("    server = 127.0.0.1:9001 1")
     owner, src, dst = Owner(), Transport(), Transport()
     site = Site(svc)
-    r = kind(owner, site)
-    r.exchange = Recorder(site)
+    r = kind(owner, site, Recorder(site))
     r.set_source(src, None)
     r.set_destination(dst, svc.servers[0], False)
     return r, owner, src, dst, svc
