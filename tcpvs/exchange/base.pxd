@@ -33,6 +33,7 @@ cdef class Exchange:
     cdef public object ctx
     cdef public list tried
     cdef public object server
+    cdef public object told
 
     cdef _go(self, int state, bint extended)
     cpdef active(self)

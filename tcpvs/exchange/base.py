@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tcpvs.sched.base import ScheduleContext
+from tcpvs.sched.base import ScheduleContext, Scheduler
 from tcpvs.table.model import RealServer, Service
 
 # Client bytes an exchange keeps while nobody takes them yet, before the client is held.
@@ -105,6 +105,8 @@ class Exchange:
         self.ctx = ScheduleContext()
         self.tried: list[RealServer] = []
         self.server: RealServer | None = None  # the server taken for this exchange
+        # the scheduler told that it was taken, to be told it was released (None: not told)
+        self.told: Scheduler | None = None
 
     def _go(self, state: int, extended: bool) -> None:
         """Enter `state` now; `extended`: activity starts its patience again."""
@@ -138,17 +140,20 @@ class Exchange:
         server.conns += 1
         scheduler = self.site.service.scheduler
         if scheduler.follows_load:
+            self.told = scheduler
             scheduler.taken(server, self.ctx)
 
     def _give_back(self) -> None:
-        """The connection or request of `server` ended, however it ended."""
+        """The connection or request of `server` ended, however it ended: counted down, and the
+        scheduler that was told it was taken (the service's may have changed since) told."""
         server = self.server
         if server is not None:
             self.server = None
             server.conns -= 1
-            scheduler = self.site.service.scheduler
-            if scheduler.follows_load:
-                scheduler.released(server)
+            told = self.told
+            if told is not None:
+                self.told = None
+                told.released(server)
 
     def _failed(self, server: RealServer) -> None:
         """`server` refused a connection or timed out connecting: it rests a while."""

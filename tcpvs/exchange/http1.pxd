@@ -6,6 +6,7 @@ cimport cython
 from tcpvs._fast.httpscan cimport ChunkedScanner as Chunked, RequestHead as Request, ResponseHead as Response
 from tcpvs.exchange.base cimport Exchange
 
+cdef object _tracer
 cdef int HEAD, IDLE, BUFFERING, CONNECTING, SENDING, WAITING, RESPONDING, TUNNEL
 
 

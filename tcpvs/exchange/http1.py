@@ -38,6 +38,8 @@ CONNECTING, SENDING, WAITING -> 504; RESPONDING, TUNNEL -> cut (the answer had s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tcpvs.exchange.base import CLOSED, MAX_PENDING, Exchange, Port, Site
 from tcpvs.http import (
     BODY_CHUNKED,
@@ -77,8 +79,16 @@ TRANSITIONS = {
     TUNNEL: {CLOSED},
     CLOSED: {CLOSED},
 }
-# Called with (state, next state) on every transition when set: the unit tests' check.
-TRACE = None
+# Called with (state, next state) on every transition when set (see trace()).
+_tracer: Callable[[int, int], None] | None = None
+
+
+def trace(tracer: Callable[[int, int], None] | None) -> None:
+    """Call `tracer(state, next_state)` on every transition of every HttpExchange (None: stop);
+    the unit tests check each one against TRANSITIONS."""
+    global _tracer
+    _tracer = tracer
+
 
 # A chunked request body is buffered up to this size before a server is chosen, so that bad
 # chunk framing is refused before anything is sent; larger bodies stream (still validated).
@@ -118,8 +128,8 @@ class HttpExchange(Exchange):
 
     def _enter(self, state: int) -> None:
         """Change state: its time starts now (activity starts it again from SENDING on)."""
-        if TRACE is not None:
-            TRACE(self.state, state)
+        if _tracer is not None:
+            _tracer(self.state, state)
         self._go(state, SENDING <= state <= TUNNEL)
 
     def patience(self) -> float:
@@ -528,13 +538,13 @@ class HttpExchange(Exchange):
         self._close()
 
     def _close(self) -> None:
-        if TRACE is not None:
-            TRACE(self.state, CLOSED)
+        if _tracer is not None:
+            _tracer(self.state, CLOSED)
         Exchange._close(self)
 
     def _abort(self) -> None:
-        if TRACE is not None:
-            TRACE(self.state, CLOSED)
+        if _tracer is not None:
+            _tracer(self.state, CLOSED)
         Exchange._abort(self)
 
     def timeout(self) -> None:

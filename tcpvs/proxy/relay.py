@@ -82,23 +82,28 @@ class Relay:
 
     def set_source(self, transport: asyncio.Transport | None, server: RealServer | None) -> None:
         """Read another transport (a server connection taken or given back)."""
-        self._stop_splice()
+        if self.splice is not None:
+            self._stop_splice()
         if self.paused and self.src is not None and not self.src.is_closing():
             self.src.resume_reading()  # given back to the pool: it must see the server close
         self.src, self.paused, self.ended = transport, False, False
         if server is not None:
             self.server = server
-        self._update()
+        if self.held or self.blocked:  # (a new source is being read: the common case)
+            self._update()
 
     def set_destination(
         self, transport: asyncio.Transport | None, server: RealServer | None, blocked: bool
     ) -> None:
         """Write to another transport; `blocked`: its write buffer is full already."""
-        self._stop_splice()
-        self.dst, self.blocked = transport, blocked
+        if self.splice is not None:
+            self._stop_splice()
+        self.dst = transport
         if server is not None:
             self.server = server
-        self._update()
+        if blocked != self.blocked:
+            self.blocked = blocked
+            self._update()
 
     # -- flow control -------------------------------------------------------------------------
 

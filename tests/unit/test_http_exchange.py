@@ -26,9 +26,9 @@ RULES = (
 def transitions():
     """Every transition any exchange makes in these tests must be in TRANSITIONS."""
     seen: list[tuple[int, int]] = []
-    http1.TRACE = lambda a, b: seen.append((a, b))
+    http1.trace(lambda a, b: seen.append((a, b)))
     yield seen
-    http1.TRACE = None
+    http1.trace(None)
     wrong = [(http1.NAMES[a], http1.NAMES[b]) for a, b in seen if b not in http1.TRANSITIONS[a]]
     assert not wrong, f"transitions not in the table: {wrong}"
 
