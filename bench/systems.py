@@ -161,8 +161,16 @@ def start_nginx(bench: Bench) -> Running:
     return Running(port, proc)
 
 
-def tcpvs_commands() -> tuple[list[str], list[str], dict[str, str] | None]:
-    """(tcpvsd, tcpvsadm, env): the installed scripts, else this tree's entry points."""
+# A tcpvs install to compare with in the same run (a build from before a data-path change):
+# the directory holding its tcpvsd and tcpvsadm, e.g. a venv's bin/ (docs/benchmarks.md).
+BEFORE = os.environ.get("TCPVS_BEFORE", "")
+
+
+def tcpvs_commands(bin_dir: str = "") -> tuple[list[str], list[str], dict[str, str] | None]:
+    """(tcpvsd, tcpvsadm, env): those in `bin_dir`, else the installed scripts, else this
+    tree's entry points."""
+    if bin_dir:
+        return [os.path.join(bin_dir, "tcpvsd")], [os.path.join(bin_dir, "tcpvsadm")], None
     tcpvsd, tcpvsadm = shutil.which("tcpvsd"), shutil.which("tcpvsadm")
     if tcpvsd and tcpvsadm:
         return [tcpvsd], [tcpvsadm], None
@@ -175,8 +183,8 @@ def tcpvs_commands() -> tuple[list[str], list[str], dict[str, str] | None]:
     )
 
 
-def tcpvs_unavailable() -> str | None:
-    tcpvsd, tcpvsadm, env = tcpvs_commands()
+def tcpvs_unavailable(bin_dir: str = "") -> str | None:
+    tcpvsd, tcpvsadm, env = tcpvs_commands(bin_dir)
     for argv in (tcpvsd, tcpvsadm):
         try:
             done = subprocess.run([*argv, "--help"], capture_output=True, env=env, timeout=30)
@@ -200,12 +208,12 @@ Virtual bench {{
 """
 
 
-def start_tcpvs(bench: Bench, name: str = "tcpvs", workers: int = 1) -> Running:
+def start_tcpvs(bench: Bench, name: str = "tcpvs", workers: int = 1, bin_dir: str = "") -> Running:
     """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start.
 
     With workers > 1 it is not pinned: its workers may use every CPU, wrk's and the
     backend's included (that sharing is what such a run shows on a small machine)."""
-    tcpvsd, tcpvsadm, env = tcpvs_commands()
+    tcpvsd, tcpvsadm, env = tcpvs_commands(bin_dir)
     # tcpvsd.sock, tcpvs.conf, tcpvs.log for the `tcpvs` system (bench/idle.py uses them)
     port, sock, conf = free_port(), bench.work / f"{name}d.sock", bench.work / f"{name}.conf"
     conf.write_text(TCPVS_CONF.format(port=port, b1=bench.b1, b2=bench.b2))
@@ -251,6 +259,12 @@ SYSTEMS: list[System] = [
         "tcpvsd configured by tcpvsadm -f: scheduler http, two rules, XFF on, stats on",
         start_tcpvs,
         tcpvs_unavailable,
+    ),
+    System(
+        "tcpvs-before",
+        "the same, as built before a data-path change: the tcpvsd in $TCPVS_BEFORE",
+        partial(start_tcpvs, name="tcpvs-before", bin_dir=BEFORE),
+        lambda: tcpvs_unavailable(BEFORE) if BEFORE else "TCPVS_BEFORE is not set",
     ),
     System(
         "tcpvs-2w",

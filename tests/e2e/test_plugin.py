@@ -26,4 +26,10 @@ def test_tcpvsd_loads_a_third_party_scheduler_by_name(daemon, backends, tmp_path
         _, headers, _ = get(port, f"/{i}")
         assert headers["X-Backend"] == "r1"  # `first` always takes the first candidate
         assert headers["X-Scheduler"] == PLUGIN_HEADER.split(b": ")[1].decode()
+        # told of both servers, and of this request (taken) but not of the ones before
+        # (each released): its own state agrees with the engine's
+        assert headers["X-Scheduler-State"] == "2 1"
+    d.ok("--del-rule", "-i", "web", "-p", "^/", "-r", r2.address)
+    d.ok("-d", "-i", "web", "-r", r2.address)
+    assert get(port, "/after")[1]["X-Scheduler-State"] == "1 1"  # told of the removal
     assert f"scheduler = {PLUGIN_NAME}" in d.ok("-L", "-n")

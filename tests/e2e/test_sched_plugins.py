@@ -86,7 +86,9 @@ def test_plugin_scheduler_loads_by_name(tmp_path: Path) -> None:
     assert out["speaks_http"] is False
     assert out["picked"] == ["127.0.0.1:9001", "127.0.0.1:9002"]  # always the first candidate
     assert out["empty"] is None
-    assert out["headers"].encode() == PLUGIN_HEADER + b"\r\n"
+    assert (
+        out["headers"].encode() == PLUGIN_HEADER + b"\r\nX-Scheduler-State: 2 0\r\n"
+    )  # told of both servers
     assert out["edit_error"] == "Scheduler not found"
     assert out["after_edit"] == PLUGIN_NAME  # a refused edit changes nothing
 
