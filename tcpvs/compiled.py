@@ -18,6 +18,8 @@ from importlib.machinery import EXTENSION_SUFFIXES
 
 # In import order: each imports only earlier ones when it loads.
 COMPILED = (
+    "tcpvs.http.chunked",
+    "tcpvs.http.heads",
     "tcpvs.exchange.base",
     "tcpvs.exchange.http1",
     "tcpvs.exchange.tcp",
@@ -48,10 +50,6 @@ def why_pure() -> str:
     """Why the pure-Python modules must run; "" when the compiled ones can."""
     if os.environ.get("TCPVS_PURE_PYTHON", "") not in ("", "0"):
         return "TCPVS_PURE_PYTHON is set"
-    from tcpvs.http import IMPLEMENTATION as parser
-
-    if parser != "cython":  # the compiled modules read the compiled parser's C fields
-        return "the HTTP parser is not compiled"
     try:
         from tcpvs._built import DIGESTS
     except ImportError:

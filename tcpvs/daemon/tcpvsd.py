@@ -152,8 +152,7 @@ def log_engine() -> None:
 
     if WHY_PURE and "TCPVS_PURE_PYTHON" not in WHY_PURE:
         log.warning(
-            "running the pure-Python engine (%s): about 1.6x the CPU per request of the "
-            "compiled one",
+            "running the pure-Python engine (%s): about 3x the CPU per request of the compiled one",
             WHY_PURE,
         )
     else:

@@ -3,7 +3,8 @@
 cimport cython
 
 # (renamed: http1.py imports the same classes under these names at run time)
-from tcpvs._fast.httpscan cimport ChunkedScanner as Chunked, RequestHead as Request, ResponseHead as Response
+from tcpvs.http.chunked cimport ChunkedScanner as Chunked
+from tcpvs.http.heads cimport RequestHead as Request, ResponseHead as Response
 from tcpvs.exchange.base cimport Exchange
 
 cdef object _tracer

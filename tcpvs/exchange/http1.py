@@ -41,19 +41,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tcpvs.exchange.base import CLOSED, MAX_PENDING, Exchange, Port, Site
-from tcpvs.http import (
-    BODY_CHUNKED,
-    BODY_LENGTH,
-    BODY_NONE,
-    BODY_UNTIL_CLOSE,
-    ChunkedScanner,
-    HttpError,
+
+# (from the modules themselves: tcpvs.http's package may still be loading this build)
+from tcpvs.http.chunked import ChunkedScanner
+from tcpvs.http.common import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE, HttpError
+from tcpvs.http.heads import (
     RequestHead,
     ResponseHead,
-    error_response,
     parse_request_head,
     parse_response_head,
 )
+from tcpvs.http.responses import error_response
 from tcpvs.table.model import RealServer
 
 HEAD, IDLE, BUFFERING, CONNECTING, SENDING, WAITING, RESPONDING, TUNNEL = range(8)

@@ -1,53 +1,74 @@
-"""Sans-IO HTTP/1.x for the engine: request/response heads, body framing, error responses.
+"""Sans-IO HTTP/1.x syntax for the engine: request/response heads, chunked framing, the
+switch's own error answers.
 
-Two implementations with one API: the Cython twin (tcpvs._fast.httpscan) when it is built,
-else the pure-Python one (tcpvs.http.pure); TCPVS_PURE_PYTHON=1 forces the pure one.
+heads and chunked are compiled like the rest of the data path (tcpvs/compiled.py); `load`
+gives the tests either build of them side by side in one process.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
-from types import ModuleType
-from typing import TYPE_CHECKING
+import sys
+from types import ModuleType, SimpleNamespace
 
-from tcpvs.http.common import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE, HttpError
-from tcpvs.http.responses import error_response
+from tcpvs import compiled
 
-_MODULES = {"cython": "tcpvs._fast.httpscan", "python": "tcpvs.http.pure"}
+compiled.use()
+
+from tcpvs.http.chunked import ChunkedScanner  # noqa: E402  (after use(): the chosen build)
+from tcpvs.http.common import (  # noqa: E402
+    BODY_CHUNKED,
+    BODY_LENGTH,
+    BODY_NONE,
+    BODY_UNTIL_CLOSE,
+    HttpError,
+)
+from tcpvs.http.heads import (  # noqa: E402
+    RequestHead,
+    ResponseHead,
+    parse_request_head,
+    parse_response_head,
+)
+from tcpvs.http.responses import error_response  # noqa: E402
+
+IMPLEMENTATION = compiled.IMPLEMENTATION
 
 
-def load(name: str) -> ModuleType:
-    """The implementation called `name` ("cython" or "python"); ImportError if not built."""
-    return importlib.import_module(_MODULES[name])
+def _source(name: str) -> ModuleType:
+    """tcpvs.http.`name` run from its .py file, as a module of its own (not the one in use)."""
+    path = os.path.join(os.path.dirname(__file__), name + ".py")
+    spec = importlib.util.spec_from_file_location(f"tcpvs.http._source_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def _choose() -> tuple[ModuleType, str]:
-    if os.environ.get("TCPVS_PURE_PYTHON", "") in ("", "0"):
-        try:
-            return load("cython"), "cython"
-        except ImportError:
-            pass
-    return load("python"), "python"
+def load(build: str) -> SimpleNamespace:
+    """The heads and chunked scanner of one build, "cython" (ImportError when not compiled)
+    or "python" (the sources, whatever runs): for tests that compare the two."""
+    if build == "cython":
+        if compiled.WHY_PURE:
+            raise ImportError(f"the compiled build does not run: {compiled.WHY_PURE}")
+        modules = [sys.modules["tcpvs.http.heads"], sys.modules["tcpvs.http.chunked"]]
+    else:
+        modules = [_source("heads"), _source("chunked")]
+    names = {
+        name: getattr(module, name)
+        for module in modules
+        for name in (
+            "ChunkedScanner",
+            "RequestHead",
+            "ResponseHead",
+            "parse_request_head",
+            "parse_response_head",
+        )
+        if hasattr(module, name)
+    }
+    return SimpleNamespace(**names, HttpError=HttpError, error_response=error_response)
 
-
-if TYPE_CHECKING:  # both implementations have the pure one's signatures
-    from tcpvs.http.pure import (
-        ChunkedScanner,
-        RequestHead,
-        ResponseHead,
-        parse_request_head,
-        parse_response_head,
-    )
-
-    IMPLEMENTATION: str
-else:
-    _impl, IMPLEMENTATION = _choose()
-    ChunkedScanner = _impl.ChunkedScanner
-    RequestHead = _impl.RequestHead
-    ResponseHead = _impl.ResponseHead
-    parse_request_head = _impl.parse_request_head
-    parse_response_head = _impl.parse_response_head
 
 __all__ = [
     "BODY_CHUNKED",

@@ -1,7 +1,8 @@
-"""Pure-Python chunked body scanner: finds where a chunked body ends, byte by byte if need be,
-refusing any framing a strict parser would not read the same way. Twin: tcpvs/_fast/httpscan.pyx.
+"""Chunked body scanner: finds where a chunked body ends, byte by byte if need be, refusing any
+framing a strict parser would not read the same way.
 
-The grammar (RFC 9112 7.1) is one transition table, TRANSITIONS, that the twin copies.
+The grammar (RFC 9112 7.1) is one transition table, TABLE. One source for both builds: Cython
+compiles it typed by chunked.pxd (the loop then runs in C on the buffer's bytes).
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def _transitions() -> tuple[bytes, ...]:
 
 
 TRANSITIONS = _transitions()
+_TABLE = b"".join(TRANSITIONS)  # row `state` at state * 256
+TABLE = _TABLE  # (compiled: a pointer into the bytes object above, which keeps it alive)
 # Why a byte is refused, per state.
 REASONS: dict[int, str] = {
     SIZE: "invalid chunk size",
@@ -108,8 +111,6 @@ class ChunkedScanner:
     rest of the data is the next message. Malformed framing raises HttpError(400).
     """
 
-    __slots__ = ("done", "_state", "_size", "_digits", "_count", "_max_trailer")
-
     def __init__(self, max_trailer: int = 16384) -> None:
         self.done = False
         self._state = SIZE
@@ -119,6 +120,9 @@ class ChunkedScanner:
         self._max_trailer = max_trailer
 
     def feed(self, data: bytes | bytearray | memoryview, start: int = 0) -> int:
+        if type(data) is memoryview:
+            data = bytes(data)
+        p = data
         end = len(data)
         if not 0 <= start <= end:
             raise ValueError("start outside data")
@@ -126,15 +130,17 @@ class ChunkedScanner:
         state = self._state
         while i < end and state != DONE:
             if state == DATA:
-                take = min(self._size, end - i)
+                take = end - i
+                if self._size < take:
+                    take = self._size
                 i += take
                 self._size -= take
                 if not self._size:
                     state = DATA_CR
                 continue
-            c = data[i]
+            c = p[i]
             i += 1
-            nxt = TRANSITIONS[state][c]
+            nxt = TABLE[state * 256 + c]
             if nxt == REFUSE or (state == SIZE and nxt != SIZE and not self._digits):
                 raise HttpError(400, REASONS[state])
             if state <= LINE_LF:
@@ -147,13 +153,16 @@ class ChunkedScanner:
                         raise HttpError(400, "invalid chunk size")
                     self._size = self._size * 16 + (c & 15) + (9 if c > 57 else 0)
                 elif nxt == DATA and not self._size:
-                    nxt, self._count = TRAILER, 0
+                    nxt = TRAILER
+                    self._count = 0
             elif state >= TRAILER:
                 self._count += 1
                 if self._count > self._max_trailer:
                     raise HttpError(400, "trailer section too large")
             elif nxt == SIZE:  # a new chunk-size line
-                self._size = self._digits = self._count = 0
+                self._size = 0
+                self._digits = 0
+                self._count = 0
             state = nxt
         self._state = state
         self.done = state == DONE

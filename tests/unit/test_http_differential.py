@@ -4,7 +4,6 @@ pure-Python and Cython implementations against each other on generated and mangl
 
 from __future__ import annotations
 
-import importlib.util
 from types import ModuleType
 from typing import TypeVar
 
@@ -13,12 +12,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import tcpvs.compiled
 from tcpvs.http import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, load
 from tcpvs.http.common import TCHAR, HttpError
 
 T = TypeVar("T")
-BUILT = importlib.util.find_spec("tcpvs._fast.httpscan") is not None
-needs_cython = pytest.mark.skipif(not BUILT, reason="tcpvs._fast.httpscan is not built")
+BUILT = not tcpvs.compiled.WHY_PURE  # the compiled scanners run
+needs_cython = pytest.mark.skipif(not BUILT, reason="the scanners are not compiled")
 
 
 # ---------------------------------------------------------------- against llhttp

@@ -1,1 +1,0 @@
-"""Cython twins of hot pure-Python modules; each is chosen by the package it speeds up."""
