@@ -216,7 +216,8 @@ class SpliceFlow:
         flow = self._flow
         if self._closed or flow is None:
             return
-        if any(transport.is_closing() for transport in self._transports):
+        src, dst = self._transports
+        if src.is_closing() or dst.is_closing():
             self._finish(ConnectionError("transport closed during splice"))
             return
         if flow.unflushed is not None:
