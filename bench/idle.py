@@ -165,7 +165,7 @@ async def _serve_traced(config: str, frames: int) -> None:
             site[0] += diff.size_diff
             site[1] += diff.count_diff
         top = sorted(sites.items(), key=lambda item: -item[1][0])
-        engine = getattr(sys.modules["tcpvs.engine"], "IMPLEMENTATION", "python")
+        engine = sys.modules["tcpvs.compiled"].IMPLEMENTATION
         print(json.dumps({"engine": engine, "top": top, "anatomy": anatomy()}), flush=True)
     await switch.close()
 
@@ -253,12 +253,11 @@ def start_idle_tcpvs(bench: Bench, count: int) -> tuple[int, int]:
 
 
 def engine() -> str:
-    """Which engine tcpvsd runs: "cython" (compiled) or "python"."""
+    """Which engine tcpvsd runs, as `tcpvsd -V` says."""
     tcpvsd, _, env = tcpvs_commands()
-    python = tcpvsd[0] if len(tcpvsd) > 1 else sys.executable
-    code = "import tcpvs.engine as e; print(getattr(e, 'IMPLEMENTATION', 'python'))"
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, timeout=30)
-    return done.stdout.strip() or "unknown"
+    done = subprocess.run([*tcpvsd, "-V"], capture_output=True, text=True, env=env, timeout=30)
+    found = done.stdout.strip().partition("(")[2].rstrip(")")
+    return found or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
