@@ -37,6 +37,8 @@ cdef class ResponseHead:
 cdef inline bint _is_ws(unsigned char c) noexcept
 cdef Py_ssize_t _span(cbytes p, Py_ssize_t i, Py_ssize_t n, unsigned char flag) noexcept
 cdef Py_ssize_t _digits(cbytes p, Py_ssize_t i, Py_ssize_t n) noexcept
+cdef Py_ssize_t _item_end(cbytes p, Py_ssize_t i, Py_ssize_t b) noexcept
+cdef Py_ssize_t _skip_ws(cbytes p, Py_ssize_t i, Py_ssize_t end) noexcept
 cdef Py_ssize_t _strip_end(cbytes p, Py_ssize_t start, Py_ssize_t end) noexcept
 @cython.locals(k=Py_ssize_t)
 cdef bint _ieq(cbytes p, Py_ssize_t at, cbytes lower, Py_ssize_t n) noexcept

@@ -123,6 +123,19 @@ def _digits(p: bytes, i: int, n: int) -> int:
     return i
 
 
+def _item_end(p: bytes, i: int, b: int) -> int:
+    """The end of the list element starting at i in p[:b] (RFC 9110 5.6.1): its comma, or b."""
+    while i < b and p[i] != 44:
+        i += 1
+    return i
+
+
+def _skip_ws(p: bytes, i: int, end: int) -> int:
+    while i < end and _is_ws(p[i]):
+        i += 1
+    return i
+
+
 def _strip_end(p: bytes, start: int, end: int) -> int:
     while end > start and _is_ws(p[end - 1]):
         end -= 1
@@ -310,11 +323,8 @@ class _Scan:
         # A list of identical values ("5, 5") is one length (RFC 9110 8.6); anything else fails.
         i = a
         while True:
-            k = i
-            while k < b and p[k] != 44:
-                k += 1
-            while i < k and _is_ws(p[i]):
-                i += 1
+            k = _item_end(p, i, b)
+            i = _skip_ws(p, i, k)
             end = _strip_end(p, i, k)
             if i == end:
                 self.fail(400, "invalid Content-Length")
@@ -338,11 +348,8 @@ class _Scan:
     def _transfer_encoding(self, p: bytes, a: int, b: int) -> None:
         i = a
         while True:
-            k = i
-            while k < b and p[k] != 44:
-                k += 1
-            while i < k and _is_ws(p[i]):
-                i += 1
+            k = _item_end(p, i, b)
+            i = _skip_ws(p, i, k)
             end = _strip_end(p, i, k)
             n = end - i
             if n == 0:
@@ -369,11 +376,8 @@ class _Scan:
     def _connection(self, p: bytes, a: int, b: int) -> None:
         i = a
         while True:
-            k = i
-            while k < b and p[k] != 44:
-                k += 1
-            while i < k and _is_ws(p[i]):
-                i += 1
+            k = _item_end(p, i, b)
+            i = _skip_ws(p, i, k)
             n = _strip_end(p, i, k) - i
             if n == 5 and _ieq(p, i, b"close", 5):
                 self.conn_close = True
