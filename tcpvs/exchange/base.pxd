@@ -43,6 +43,7 @@ cdef class Exchange:
     cdef _take(self, server)
     cdef _give_back(self)
     cdef _failed(self, server)
+    cdef _finish(self)
     cdef _close(self)
     cdef _abort(self)
     cpdef start(self)

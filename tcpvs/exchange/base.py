@@ -216,20 +216,20 @@ class Exchange:
 
     def lost(self) -> None:
         """The client connection is gone."""
+        self._finish()
+
+    def _finish(self) -> None:
+        """Closed: the server given back and its connection dropped."""
         self.state = CLOSED
         self._give_back()
         self.port.drop_server()
 
     def _close(self) -> None:
-        self.state = CLOSED
-        self._give_back()
-        self.port.drop_server()
+        self._finish()
         self.port.close_client()
 
     def _abort(self) -> None:
-        self.state = CLOSED
-        self._give_back()
-        self.port.drop_server()
+        self._finish()
         self.port.abort_client()
 
 
