@@ -208,8 +208,15 @@ Virtual bench {{
 """
 
 
-def start_tcpvs(bench: Bench, name: str = "tcpvs", workers: int = 1, bin_dir: str = "") -> Running:
-    """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start.
+def start_tcpvs(
+    bench: Bench,
+    name: str = "tcpvs",
+    workers: int = 1,
+    bin_dir: str = "",
+    access_log: bool = False,
+) -> Running:
+    """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start; with
+    `access_log`, every request logged to a file in the work directory.
 
     With workers > 1 it is not pinned: its workers may use every CPU, wrk's and the
     backend's included (that sharing is what such a run shows on a small machine)."""
@@ -219,6 +226,8 @@ def start_tcpvs(bench: Bench, name: str = "tcpvs", workers: int = 1, bin_dir: st
     conf.write_text(TCPVS_CONF.format(port=port, b1=bench.b1, b2=bench.b2))
     log = bench.work / f"{name}.log"
     argv = [*tcpvsd, "--socket", str(sock)] + (["--workers", str(workers)] if workers > 1 else [])
+    if access_log:
+        argv += ["--access-log", str(bench.work / f"{name}-access.log")]
     cpu = bench.proxy_cpu if workers == 1 else None
     proc = bench.procs.spawn(argv, cpu=cpu, log=log, env=env)
     wait_until(sock.exists, proc, log)
@@ -258,6 +267,12 @@ SYSTEMS: list[System] = [
         "tcpvs",
         "tcpvsd configured by tcpvsadm -f: scheduler http, two rules, XFF on, stats on",
         start_tcpvs,
+        tcpvs_unavailable,
+    ),
+    System(
+        "tcpvs-log",
+        "the same with `tcpvsd --access-log FILE`: one text line per request",
+        partial(start_tcpvs, name="tcpvs-log", access_log=True),
         tcpvs_unavailable,
     ),
     System(

@@ -15,6 +15,18 @@ class TableError(TcpvsError):
     """
 
 
+class ListenConflict(TableError):
+    """A service would listen where another one does; `other` is that one's ident."""
+
+    def __init__(self, message: str, other: str) -> None:
+        super().__init__(message)
+        self.other = other
+
+
+class UnreadableConfig(TcpvsError):
+    """A config file named on a command line cannot be read; str() says which and why."""
+
+
 class ConfigError(TcpvsError):
     """A configuration file is wrong; carries the file name and the 1-based line number."""
 

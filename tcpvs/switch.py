@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tcpvs.errors import TableError
+from tcpvs.errors import ConfigError, TableError
+from tcpvs.observe.access import AccessLog
 from tcpvs.proxy.listener import ServiceListener
-from tcpvs.table.addr import Address, format_address
+from tcpvs.table.addr import Address
 from tcpvs.table.listing import snapshot
 from tcpvs.table.model import RealServer, Rule, Service
 from tcpvs.table.operations import Table
@@ -37,11 +38,17 @@ class Switch:
         table: Table | None = None,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
         reuse_port: bool = False,
+        access_log: AccessLog | None = None,
     ):
         self.table = table if table is not None else Table()
         self.drain_seconds = drain_seconds
         # Listen with SO_REUSEPORT (tcpvsd workers share their listening addresses).
         self.reuse_port = reuse_port
+        # Every service's requests go to `access_log` when given; else only those of services
+        # with `access_log = on`, to stderr.
+        self.access_log = access_log
+        self._stderr_log: AccessLog | None = None
+        self.loads = {"ok": 0, "failed": 0}  # config files loaded, by result
         self._listeners: dict[str, ServiceListener] = {}
         self._draining: set[asyncio.Task] = set()
 
@@ -80,6 +87,7 @@ class Switch:
             self._listeners[ident] = replacement
             self._drain(listener)
             service.running = True  # closing the old listener marked the (same) service stopped
+        self._wire(self._listeners[ident])
         return service
 
     async def delete_service(self, ident: str) -> Service:
@@ -125,16 +133,23 @@ class Switch:
             self._listeners[service.ident] = await self._open(service)
 
     async def _open(self, service: Service) -> ServiceListener:
-        if self.reuse_port:
-            # The kernel would let two of our services share an address and split its
-            # connections between them; refuse as a plain bind would.
-            for ident, other in self._listeners.items():
-                if ident != service.ident and _overlap(other.service.listen, service.listen):
-                    where = format_address(service.listen)
-                    raise TableError(f"cannot listen on {where}: Address already in use")
+        # No two services of the table overlap (Table refuses it), so SO_REUSEPORT never
+        # lets two of ours share an address and split its connections.
         listener = ServiceListener(service, self.reuse_port)
         await listener.open()
+        self._wire(listener)
         return listener
+
+    def _wire(self, listener: ServiceListener) -> None:
+        """Point the listener's requests at the access log its service's settings ask for."""
+        if self.access_log is not None:
+            listener.access = self.access_log
+        elif listener.service.settings.access_log:
+            if self._stderr_log is None:
+                self._stderr_log = AccessLog("-")
+            listener.access = self._stderr_log
+        else:
+            listener.access = None
 
     async def stop(self, ident: str | None = None) -> None:
         """Stop accepting; open connections finish within `drain_seconds`, then are cut."""
@@ -158,7 +173,12 @@ class Switch:
         """
         from tcpvs.table.config import parse_config  # the grammar module imports the table
 
-        new_table = parse_config(text, filename)
+        try:
+            new_table = parse_config(text, filename)
+        except ConfigError:
+            self.loads["failed"] += 1
+            raise
+        self.loads["ok"] += 1
         for ident, listener in list(self._listeners.items()):
             new_service = new_table.services.get(ident)
             if new_service is None or new_service.listen != listener.service.listen:
@@ -171,41 +191,26 @@ class Switch:
             running = self._listeners.get(ident)
             if running is not None:
                 running.adopt(new_service)
+                self._wire(running)
         self.table = new_table
 
     def snapshot(self, ident: str | None = None) -> dict[str, Any]:
-        return snapshot(self.table, ident)
+        return {**snapshot(self.table, ident), "reloads": dict(self.loads)}
 
     async def close(self) -> None:
         """Stop every service and wait until their connections have finished (or were cut)."""
         await self.stop()
         if self._draining:
             await asyncio.gather(*self._draining, return_exceptions=True)
-
-
-_WILDCARDS = frozenset({"0.0.0.0", "::"})
-
-
-def _overlap(a: Address, b: Address) -> bool:
-    """Would listening on both addresses conflict (same port; same host or a wildcard of the
-    same family)?"""
-    if a.port != b.port:
-        return False
-    if a.host == b.host:
-        return True
-    same_family = (":" in a.host) == (":" in b.host)
-    return same_family and (a.host in _WILDCARDS or b.host in _WILDCARDS)
+        if self._stderr_log is not None:
+            await self._stderr_log.close()
+            self._stderr_log = None
 
 
 def _carry_counters(old: Service, new: Service) -> None:
     """Keep statistics across a reload for servers that are still there (not live counts)."""
-    new.stats.total_conns = old.stats.total_conns
-    new.stats.requests = old.stats.requests
-    new.stats.bytes_in, new.stats.bytes_out = old.stats.bytes_in, old.stats.bytes_out
-    new.stats.errors = old.stats.errors
+    new.stats.carry_counters(old.stats)
     for server in new.servers:
         previous = old.find_server(server.address)
         if previous is not None:
-            server.total_conns, server.requests = previous.total_conns, previous.requests
-            server.bytes_in, server.bytes_out = previous.bytes_in, previous.bytes_out
-            server.failures = previous.failures
+            server.carry_counters(previous)

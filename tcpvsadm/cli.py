@@ -15,11 +15,12 @@ from typing import Any, TextIO
 import click
 
 from tcpvs._version import __version__
+from tcpvs.configfile import read_config_file
 from tcpvs.control.client import ControlClient
-from tcpvs.control.protocol import default_socket_path
-from tcpvs.errors import ControlError, DaemonNotRunning, TcpvsError
+from tcpvs.control.protocol import DEFAULT_SOCKET, default_socket_path
+from tcpvs.errors import ConfigError, ControlError, DaemonNotRunning, TcpvsError, UnreadableConfig
 from tcpvs.sched import available
-from tcpvs.table.addr import format_address, parse_address
+from tcpvs.table.addr import AddressError, format_address, parse_address
 from tcpvs.table.config import quotable
 from tcpvs.table.listing import render_config, render_json
 from tcpvs.table.model import DEFAULT_SCHEDULER, DEFAULT_SERVER_PORT, MAX_MATCH, MAX_WEIGHT
@@ -90,6 +91,11 @@ OPTIONS = (
 )
 OPTIONS_BY_KEY = {o.key: o for o in OPTIONS}
 SOCKET = Option("socket", None, "--socket", "path", "tcpvsd's control socket ({socket})")
+# Second lines of an option's help, aligned under its first.
+MORE_HELP = {
+    "scheduler": f"the default scheduler is {DEFAULT_SCHEDULER}.",
+    "socket": f"default: $TCPVS_SOCKET, else {DEFAULT_SOCKET}",
+}
 
 _SERVICE = ("scheduler", "port", "listen")
 _SERVER = ("ident", "real_server")
@@ -185,8 +191,8 @@ def help_text() -> str:
         short = f"{opt.short} {opt.metavar or ''}" if opt.short else opt.metavar or ""
         text = opt.help.format(schedulers=schedulers, socket=default_socket_path())
         lines.append(f"  {opt.long:<15}{short:<21}{text}".rstrip())
-        if opt.key == "scheduler":
-            lines.append(" " * 38 + f"the default scheduler is {DEFAULT_SCHEDULER}.")
+        if opt.key in MORE_HELP:
+            lines.append(" " * 38 + MORE_HELP[opt.key])
     return "\n".join(lines) + "\n"
 
 
@@ -199,12 +205,15 @@ def _number(text: str, low: int, high: int, message: str) -> int:
     return int(text)
 
 
+BAD_ADDRESS = "illegal address:port specified"
+
+
 def _listen(text: str) -> str:
     """`host[:port]` resolved to numeric; the port stays absent if absent (-P/default apply)."""
     try:
         address = parse_address(text, 0)
-    except ValueError:
-        raise UsageError("illegal address:port specified") from None
+    except AddressError as exc:
+        raise UsageError(exc.explain(BAD_ADDRESS)) from None
     if address.port == 0:
         return f"[{address.host}]" if ":" in address.host else address.host
     return format_address(address)
@@ -213,8 +222,8 @@ def _listen(text: str) -> str:
 def _server(text: str) -> str:
     try:
         return format_address(parse_address(text, DEFAULT_SERVER_PORT))
-    except ValueError:
-        raise UsageError("illegal address:port specified") from None
+    except AddressError as exc:
+        raise UsageError(exc.explain(BAD_ADDRESS)) from None
 
 
 def _pattern(text: str) -> str:
@@ -301,15 +310,9 @@ def _list(client: ControlClient, command: Command, v: dict[str, Any]) -> str:
 def _load_config(client: ControlClient, command: Command, v: dict[str, Any]) -> None:
     path = v["load_config"]
     try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ControlError(f"{path}:{line}: not UTF-8 text") from None
+        text = read_config_file(path)
+    except UnreadableConfig as exc:
+        raise UsageError(str(exc)) from None
     client.call("load_config", text=text, filename=path)
 
 
@@ -339,7 +342,7 @@ def run(args: Sequence[str], out: TextIO | None = None, err: TextIO | None = Non
     except DaemonNotRunning as exc:
         err.write(f"{exc}\n")
         return EXIT_NO_DAEMON
-    except ControlError as exc:
+    except (ControlError, ConfigError) as exc:
         err.write(f"{exc}\n")
         return EXIT_REFUSED
     if isinstance(output, str):

@@ -27,6 +27,7 @@ from tcpvs.control.protocol import (
 from tcpvs.errors import ConfigError, ControlError, TableError
 
 __all__ = [
+    "ControlSocket",
     "Dispatcher",
     "Handler",
     "claim_control_path",
@@ -69,7 +70,13 @@ async def _clear_stale_socket(path: str) -> None:
     raise ControlError(f"another tcpvsd is already running (it answers on {path})")
 
 
-def _bind(path: str) -> socket.socket:
+def _file_id(path: str) -> tuple[int, int]:
+    info = os.lstat(path)
+    return info.st_dev, info.st_ino
+
+
+def _bind(path: str) -> tuple[socket.socket, tuple[int, int]]:
+    """A Unix socket bound to `path`, and the identity of the file the bind created."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         old_umask = os.umask(0o177)  # the file is created 0600: no window with wider access
@@ -78,10 +85,27 @@ def _bind(path: str) -> socket.socket:
         finally:
             os.umask(old_umask)
         os.chmod(path, 0o600)
+        return sock, _file_id(path)
     except OSError as exc:
         sock.close()
         raise ControlError(f"cannot create the control socket {path}: {exc.strerror}") from None
-    return sock
+
+
+class ControlSocket:
+    """A listening control socket and the socket file its bind created."""
+
+    def __init__(self, server: asyncio.AbstractServer, path: str, file_id: tuple[int, int]) -> None:
+        self.server = server
+        self.path = path
+        self.file_id = file_id
+
+    def close(self) -> None:
+        """Stop accepting and remove the socket file, if it is still the one created here:
+        another daemon started since (after ours was removed by hand) owns the file there."""
+        self.server.close()
+        with contextlib.suppress(FileNotFoundError):
+            if _file_id(self.path) == self.file_id:
+                os.unlink(self.path)
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
@@ -180,14 +204,16 @@ async def claim_control_path(path: str) -> None:
     await _clear_stale_socket(path)
 
 
-async def listen_control(dispatcher: Dispatcher, path: str) -> asyncio.Server:
+async def listen_control(dispatcher: Dispatcher, path: str) -> ControlSocket:
     """Serve `dispatcher` on the Unix socket `path` (see claim_control_path)."""
     path = os.fspath(path)
     await claim_control_path(path)
-    return await asyncio.start_unix_server(dispatcher.serve, sock=_bind(path), limit=MAX_LINE)
+    sock, file_id = _bind(path)
+    server = await asyncio.start_unix_server(dispatcher.serve, sock=sock, limit=MAX_LINE)
+    return ControlSocket(server, path, file_id)
 
 
-async def start_control_server(switch: Any, path: str | None = None) -> asyncio.Server:
+async def start_control_server(switch: Any, path: str | None = None) -> ControlSocket:
     """Serve `switch` on the Unix socket `path` (default: default_socket_path()).
 
     Creates the parent directory (0755) if missing and replaces a stale socket file, but raises
@@ -197,13 +223,9 @@ async def start_control_server(switch: Any, path: str | None = None) -> asyncio.
     return await listen_control(dispatcher, path or default_socket_path())
 
 
-async def close_control_server(server: asyncio.Server, path: str) -> None:
-    """Stop accepting and remove the socket file (if it is still ours)."""
-    sockets = server.sockets or ()
-    ours = [s.getsockname() for s in sockets]
-    server.close()
+async def close_control_server(control: ControlSocket) -> None:
+    """Stop accepting, remove the socket file (if it is still ours) and wait (at most 1 s)
+    for the server to close."""
+    control.close()
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(server.wait_closed(), 1.0)
-    if path in ours:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        await asyncio.wait_for(control.server.wait_closed(), 1.0)

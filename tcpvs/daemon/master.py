@@ -75,7 +75,26 @@ class Worker:
         self.writer.close()
 
 
-async def spawn_worker(index: int, drain_seconds: float, log_level: int) -> Worker:
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What every worker is started with (tcpvsd's options that concern them)."""
+
+    drain_seconds: float
+    log_level: int = logging.WARNING
+    access_log: str | None = None  # path, or "-" for stderr
+    access_log_format: str = "text"
+
+    def arguments(self) -> list[str]:
+        args = [f"--drain-seconds={self.drain_seconds!r}", f"--log-level={self.log_level}"]
+        if self.access_log is not None:
+            args += [
+                f"--access-log={self.access_log}",
+                f"--access-log-format={self.access_log_format}",
+            ]
+        return args
+
+
+async def spawn_worker(index: int, options: WorkerOptions) -> Worker:
     """A fresh interpreter running tcpvs.daemon.worker on one end of a new socketpair (never a fork
     of this process: its event loop and sockets stay here)."""
     ours, theirs = socket.socketpair()
@@ -85,9 +104,8 @@ async def spawn_worker(index: int, drain_seconds: float, log_level: int) -> Work
             "-m",
             "tcpvs.daemon.worker",
             f"--control-fd={theirs.fileno()}",
-            f"--drain-seconds={drain_seconds!r}",
             f"--index={index}",
-            f"--log-level={log_level}",
+            *options.arguments(),
             stdin=asyncio.subprocess.DEVNULL,
             pass_fds=(theirs.fileno(),),
         )
@@ -129,10 +147,11 @@ def worker_summary(worker: Worker, snap: dict[str, Any]) -> dict[str, Any]:
 class Master:
     """Runs `count` workers and answers control requests for all of them (`handle`)."""
 
-    def __init__(self, count: int, drain_seconds: float, log_level: int = logging.WARNING):
+    def __init__(self, count: int, options: WorkerOptions):
         self.count = count
-        self.drain_seconds = drain_seconds
-        self.log_level = log_level
+        self.options = options
+        self.drain_seconds = options.drain_seconds
+        self.loads = {"ok": 0, "failed": 0}  # config files loaded, by result
         self.workers: list[Worker | None] = [None] * count
         self.lock = asyncio.Lock()  # one table change (or restart) at a time
         self.table: dict[str, Any] = {"version": __version__, "services": []}  # for restarts
@@ -154,7 +173,7 @@ class Master:
             raise ControlError(f"cannot start the workers: {failed[0]}")
 
     async def _spawn(self, index: int) -> Worker:
-        worker = await spawn_worker(index, self.drain_seconds, self.log_level)
+        worker = await spawn_worker(index, self.options)
         if await worker.ask(encode_request("version", {})) is None:
             await worker.proc.wait()
             worker.close()
@@ -171,7 +190,15 @@ class Master:
         async with self.lock:
             if op == "snapshot":
                 return await self._snapshot(args)
-            return await self._change(op, args)
+            if op != "load_config":
+                return await self._change(op, args)
+            try:
+                result = await self._change(op, args)
+            except ControlError:
+                self.loads["failed"] += 1
+                raise
+            self.loads["ok"] += 1
+            return result
 
     async def load_config(self, text: str, filename: str = "<config>") -> None:
         await self.handle("load_config", {"text": text, "filename": filename})
@@ -216,6 +243,7 @@ class Master:
         answered = await self._broadcast("snapshot", args)
         snaps = [_result(reply) for _, reply in answered]
         merged = merge_snapshots(snaps)
+        merged["reloads"] = dict(self.loads)
         merged["workers"] = [
             worker_summary(worker, snap) for (worker, _), snap in zip(answered, snaps, strict=True)
         ]
@@ -274,6 +302,12 @@ class Master:
                 return None
         self.workers[index] = worker
         return worker
+
+    def signal_workers(self, sig: int) -> None:
+        """Pass `sig` on to every worker (SIGUSR1: reopen the access log)."""
+        for worker in self.workers:
+            if worker is not None:
+                worker.signal(sig)
 
     async def close(self) -> None:
         """Stop every worker: SIGTERM (they finish open requests), SIGKILL past the drain."""

@@ -20,6 +20,8 @@ import click
 import uvloop
 
 from tcpvs._version import __version__
+from tcpvs.admin.server import AdminServer, parse_admin_address
+from tcpvs.configfile import read_config_file
 from tcpvs.control.server import (
     Dispatcher,
     Handler,
@@ -28,72 +30,99 @@ from tcpvs.control.server import (
     listen_control,
     switch_handler,
 )
-from tcpvs.daemon.master import Master
-from tcpvs.errors import ConfigError, ControlError, TableError
+from tcpvs.daemon.logs import setup_logging
+from tcpvs.daemon.master import Master, WorkerOptions
+from tcpvs.errors import ConfigError, ControlError, TableError, UnreadableConfig
+from tcpvs.observe.access import FORMATS, AccessLog
 from tcpvs.switch import DEFAULT_DRAIN_SECONDS, Switch
+from tcpvs.table.addr import Address
 
 log = logging.getLogger("tcpvsd")
 
 
-def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
-
-
 async def _load(engine: Switch | Master, path: str) -> None:
-    await engine.load_config(_read(path), path)
+    await engine.load_config(read_config_file(path), path)
     await engine.start()
 
 
 async def _engine(
-    workers: int, drain_seconds: float, log_level: int
-) -> tuple[Switch | Master, Handler]:
-    """What serves the table: a Switch in this process, or the master of `workers` workers."""
+    workers: int, options: WorkerOptions
+) -> tuple[Switch | Master, Handler, AccessLog | None]:
+    """What serves the table: a Switch in this process (with its access log), or the master
+    of `workers` workers (each writes its own lines)."""
     if workers == 1:
-        switch = Switch(drain_seconds=drain_seconds)
-        return switch, switch_handler(switch)
-    master = Master(workers, drain_seconds, log_level)
+        access = None
+        if options.access_log is not None:
+            access = AccessLog(options.access_log, options.access_log_format)
+        switch = Switch(drain_seconds=options.drain_seconds, access_log=access)
+        return switch, switch_handler(switch), access
+    master = Master(workers, options)
     await master.open()
-    return master, master.handle
+    return master, master.handle, None
+
+
+def _reopen_logs(engine: Switch | Master, access: AccessLog | None) -> None:
+    """SIGUSR1 (logrotate's postrotate): the access log files are opened anew."""
+    if isinstance(engine, Master):
+        engine.signal_workers(signal.SIGUSR1)
+    elif access is not None:
+        access.reopen()
+    log.info("SIGUSR1: access log reopened")
 
 
 async def serve(
     config: str | None,
     socket_path: str,
-    drain_seconds: float,
+    options: WorkerOptions,
     workers: int = 1,
-    log_level: int = logging.WARNING,
+    admin_address: Address | None = None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     engine: Switch | Master | None = None
+    access: AccessLog | None = None
+    admin: AdminServer | None = None
     try:
         # First: a second tcpvsd must not start workers that share the first one's ports.
         await claim_control_path(socket_path)
-        engine, handler = await _engine(workers, drain_seconds, log_level)
+        engine, handler, access = await _engine(workers, options)
         if config is not None:
             await _load(engine, config)
+        if admin_address is not None:
+            admin = AdminServer(admin_address, lambda: handler("snapshot", {}))
+            await admin.open()
         # Before the control socket exists: whoever sees it may signal us at once, and the
         # default actions would end the daemon (SIGHUP even without a file to reload).
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, _hangup, engine, config)
+        loop.add_signal_handler(signal.SIGUSR1, _reopen_logs, engine, access)
         control = await listen_control(Dispatcher(handler), socket_path)
-    except (OSError, ConfigError, TableError, ControlError) as exc:
+    except (OSError, UnreadableConfig, ConfigError, TableError, ControlError) as exc:
         log.error("%s", exc)
+        if admin is not None:
+            admin.close()
         if engine is not None:
             await engine.close()
+        if access is not None:
+            await access.close()
         return 1
     log.info("tcpvsd %s ready, control socket %s", __version__, socket_path)
+    if admin_address is not None:
+        log.info("admin address http://%s/ (/metrics, /stats.json)", admin_address)
     await stop.wait()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # Already stopping: a repeated signal (a service manager's, a second Ctrl-C) must not
         # kill us with the default action once the loop is closed: exit status 0 stands.
         loop.remove_signal_handler(sig)
         signal.signal(sig, signal.SIG_IGN)
-    log.info("stopping: finishing open requests (at most %gs)", drain_seconds)
+    log.info("stopping: finishing open requests (at most %gs)", options.drain_seconds)
     control.close()
+    if admin is not None:
+        admin.close()
     await engine.close()
+    if access is not None:
+        await access.close()
     return 0
 
 
@@ -110,7 +139,7 @@ async def _reload(engine: Switch | Master, path: str) -> None:
     try:
         await _load(engine, path)
         log.info("reloaded %s", path)
-    except (OSError, ConfigError, TableError, ControlError) as exc:
+    except (OSError, UnreadableConfig, ConfigError, TableError, ControlError) as exc:
         log.error("reload refused, table unchanged: %s", exc)
 
 
@@ -185,6 +214,29 @@ def log_engine() -> None:
     help="Worker processes sharing the listening addresses (SO_REUSEPORT); "
     "1: no extra process, this one serves.",
 )
+@click.option(
+    "--admin",
+    "admin",
+    metavar="[HOST:]PORT",
+    default=None,
+    help="Serve the stats page (/), Prometheus metrics (/metrics) and /stats.json on this "
+    "address (a bare port: 127.0.0.1). Off by default.",
+)
+@click.option(
+    "--access-log",
+    "access_log",
+    metavar="FILE|-",
+    default=None,
+    help="Log every request of every service to FILE (appended; SIGUSR1 reopens it) or to "
+    "stderr (-). Without it, only services with `access_log = on` log, to stderr.",
+)
+@click.option(
+    "--access-log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text (HAProxy-like) or json (one object per line).",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.option(
     "-V",
@@ -200,15 +252,23 @@ def main(
     socket_path: str | None,
     drain_seconds: float,
     workers: int,
+    admin: str | None,
+    access_log: str | None,
+    access_log_format: str,
     verbose: int,
 ) -> None:
     """The tcpvs layer-7 switch daemon (stays in the foreground)."""
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="tcpvsd: %(message)s", stream=sys.stderr)
+    setup_logging(level, "tcpvsd")
+    try:
+        admin_address = None if admin is None else parse_admin_address(admin)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--admin'") from None
     log.info("open files limit: %d", raise_nofile_limit())
     log_engine()
     path = socket_path or default_socket_path()
-    sys.exit(uvloop.run(serve(config, path, drain_seconds, workers, level)))
+    options = WorkerOptions(drain_seconds, level, access_log, access_log_format)
+    sys.exit(uvloop.run(serve(config, path, options, workers, admin_address)))
 
 
 if __name__ == "__main__":

@@ -20,13 +20,18 @@ import uvloop
 
 from tcpvs.control.protocol import MAX_LINE
 from tcpvs.control.server import Dispatcher, switch_handler
+from tcpvs.daemon.logs import setup_logging
+from tcpvs.observe.access import FORMATS, AccessLog
 from tcpvs.switch import Switch
 
 log = logging.getLogger("tcpvsd")
 
 
-async def serve(control_fd: int, drain_seconds: float) -> int:
-    switch = Switch(drain_seconds=drain_seconds, reuse_port=True)
+async def serve(
+    control_fd: int, drain_seconds: float, access_log: str | None, access_format: str
+) -> int:
+    access = None if access_log is None else AccessLog(access_log, access_format)
+    switch = Switch(drain_seconds=drain_seconds, reuse_port=True, access_log=access)
     control = socket.socket(fileno=control_fd)
     reader, writer = await asyncio.open_unix_connection(sock=control, limit=MAX_LINE)
     loop = asyncio.get_running_loop()
@@ -34,6 +39,8 @@ async def serve(control_fd: int, drain_seconds: float) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the master reloads, not us
+    if access is not None:
+        loop.add_signal_handler(signal.SIGUSR1, access.reopen)  # passed on by the master
     commands = loop.create_task(Dispatcher(switch_handler(switch)).serve_stream(reader, writer))
     signalled = loop.create_task(stop.wait())
     await asyncio.wait((commands, signalled), return_when=asyncio.FIRST_COMPLETED)
@@ -42,6 +49,8 @@ async def serve(control_fd: int, drain_seconds: float) -> int:
     signalled.cancel()
     commands.cancel()  # also closes the control stream: the master sees this worker go
     await switch.close()
+    if access is not None:
+        await access.close()
     return 0
 
 
@@ -51,13 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drain-seconds", type=float, required=True)
     parser.add_argument("--index", type=int, default=0, help="for the log lines")
     parser.add_argument("--log-level", type=int, default=logging.WARNING)
+    parser.add_argument("--access-log", default=None)
+    parser.add_argument("--access-log-format", choices=FORMATS, default="text")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format=f"tcpvsd[worker {args.index}]: %(message)s",
-        stream=sys.stderr,
-    )
-    sys.exit(uvloop.run(serve(args.control_fd, args.drain_seconds)))
+    setup_logging(args.log_level, f"tcpvsd[worker {args.index}]")
+    run = serve(args.control_fd, args.drain_seconds, args.access_log, args.access_log_format)
+    sys.exit(uvloop.run(run))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
 # Compiled build (tcpvs/compiled.py): the exchange base, Site and Port as extension types with
 # C fields and C-level calls. base.py is the source.
 
+cimport cython
+
+
 cdef class Site:
     cdef public object service
     cdef public double now
+    cdef public object access
 
     cpdef redirect_server(self)
+    cpdef double clock(self) except? -1
 
 
 cdef class Port:
@@ -19,8 +24,11 @@ cdef class Port:
     cpdef tunnel(self)
     cpdef close_client(self)
     cpdef abort_client(self)
+    cpdef tuple transferred(self)
 
 
+@cython.locals(index=Py_ssize_t, bound=double)
+cpdef observe(histogram, double seconds)
 cpdef eligible(servers, list tried, double now)
 
 
@@ -32,8 +40,16 @@ cdef class Exchange:
     cdef public bint extended
     cdef public object ctx
     cdef public list tried
+    cdef public object target
     cdef public object server
     cdef public object told
+    cdef public double t_begin
+    cdef public double t_ready
+    cdef public double t_connect
+    cdef public double t_response
+    cdef public int retries
+    cdef public Py_ssize_t req_bytes
+    cdef public Py_ssize_t out_mark
 
     cdef _go(self, int state, bint extended)
     cpdef active(self)
@@ -43,6 +59,10 @@ cdef class Exchange:
     cdef _take(self, server)
     cdef _give_back(self)
     cdef _failed(self, server)
+    cdef _retry(self, failed)
+    cdef _open(self)
+    cdef _record(self, int status, int cause, server)
+    cdef int _refusal(self) except -1
     cdef _finish(self)
     cdef _close(self)
     cdef _abort(self)

@@ -4,12 +4,29 @@ back a real server (the one place a server's `conns` changes)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from time import monotonic
+from typing import Protocol
 
 from tcpvs.sched.base import ScheduleContext, Scheduler
+from tcpvs.table.counters import LATENCY_BOUNDS, MAXCLIENTS, OK, Histogram
 from tcpvs.table.model import RealServer, Service
 
 # Client bytes an exchange keeps while nobody takes them yet, before the client is held.
 MAX_PENDING = 256 * 1024
+
+
+class RequestLog(Protocol):
+    """Where ended requests are written (tcpvs.observe.access.AccessLog)."""
+
+    def request(
+        self,
+        exchange: Exchange,
+        server: RealServer | None,
+        begin: float,
+        end: float,
+        status: int,
+        cause: int,
+    ) -> None: ...
 
 
 class Site:
@@ -18,10 +35,15 @@ class Site:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.now = 0.0  # seconds; coarse on purpose (deadlines are checked every tick)
+        self.access: RequestLog | None = None  # where ended requests are logged, if anywhere
 
     def redirect_server(self) -> RealServer | None:
         """The service's `redirect` address as a server (KTCPVS's last resort), if any."""
         return None
+
+    def clock(self) -> float:
+        """Seconds, precisely, for the timers of each request (`now` is too coarse)."""
+        return monotonic()
 
 
 class Port:
@@ -73,6 +95,23 @@ class Port:
         """Cut the client connection now."""
         raise NotImplementedError
 
+    def transferred(self) -> tuple[int, int]:
+        """Bytes read from the client and written to it so far (asked only for the access
+        log)."""
+        raise NotImplementedError
+
+
+def observe(histogram: Histogram, seconds: float) -> None:
+    """Count `seconds` in its bucket of `histogram` (here, not a method of it: compiled, this
+    runs twice per request)."""
+    index = 0
+    for bound in LATENCY_BOUNDS:  # (compiled: a loop over C doubles, most ending at once)
+        if seconds <= bound:
+            break
+        index += 1
+    histogram.counts[index] += 1
+    histogram.total += seconds
+
 
 def eligible(
     servers: Sequence[RealServer], tried: list[RealServer], now: float
@@ -104,9 +143,21 @@ class Exchange:
         self.extended = False
         self.ctx = ScheduleContext()
         self.tried: list[RealServer] = []
+        self.target: RealServer | None = None  # the server being reached, or the last one
         self.server: RealServer | None = None  # the server taken for this exchange
         # the scheduler told that it was taken, to be told it was released (None: not told)
         self.told: Scheduler | None = None
+        # The request (raw TCP: the connection) in hand, for the counters and the access log:
+        # when it began (0: none in hand), its head was complete, its server connection was
+        # ready, its answer's head came (clock() seconds); how often it was sent again; bytes
+        # of it read from the client, and the bytes written to the client before it.
+        self.t_begin = 0.0
+        self.t_ready = 0.0
+        self.t_connect = 0.0
+        self.t_response = 0.0
+        self.retries = 0
+        self.req_bytes = 0
+        self.out_mark = 0
 
     def _go(self, state: int, extended: bool) -> None:
         """Enter `state` now; `extended`: activity starts its patience again."""
@@ -161,6 +212,46 @@ class Exchange:
         server.down_until = self.site.now + self.site.service.settings.fail_timeout
         self.tried.append(server)
 
+    def _retry(self, failed: RealServer) -> None:
+        """The request is sent again after `failed` failed it: counted."""
+        self.retries += 1
+        failed.retries += 1
+        self.site.service.stats.retries += 1
+
+    # -- the request in hand ----------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """A request (raw TCP: the connection) begins now."""
+        site = self.site
+        self.t_begin = site.clock()
+        self.t_ready = self.t_connect = self.t_response = 0.0
+        self.retries = self.req_bytes = 0
+        if site.access is not None:
+            self.out_mark = self.port.transferred()[1]
+
+    def _record(self, status: int, cause: int, server: RealServer | None) -> None:
+        """The request in hand ended (`status`: what the client got, 0: nothing; `cause`: why,
+        counters.OK if it went well; `server`: whose answer it was, None: the switch's):
+        counted, and logged, once."""
+        begin = self.t_begin
+        if begin == 0.0:
+            return
+        self.t_begin = 0.0
+        site = self.site
+        end = site.clock()
+        stats = site.service.stats
+        if cause != OK:
+            stats.causes[cause] += 1
+        if 100 <= status < 600:
+            stats.responses[status // 100 - 1] += 1
+            if server is not None:
+                server.responses[status // 100 - 1] += 1
+        if server is not None:
+            observe(server.duration, end - begin)
+        access = site.access
+        if access is not None:
+            access.request(self, server, begin, end, status, cause)
+
     # -- events (the I/O side calls these) ------------------------------------------------------
 
     def start(self) -> None:
@@ -211,8 +302,16 @@ class Exchange:
 
     def refuse(self) -> None:
         """Over maxclients: refuse this client."""
+        self._open()
         self.site.service.stats.errors += 1
+        status = self._refusal()
         self.port.close_client()
+        self._record(status, MAXCLIENTS, None)
+
+    def _refusal(self) -> int:
+        """Answer a refused client if the protocol has a way to (returns the status sent, 0:
+        none)."""
+        return 0
 
     def lost(self) -> None:
         """The client connection is gone."""

@@ -5,7 +5,7 @@ cimport cython
 # (renamed: http1.py imports the same classes under these names at run time)
 from tcpvs.http.chunked cimport ChunkedScanner as Chunked
 from tcpvs.http.heads cimport RequestHead as Request, ResponseHead as Response
-from tcpvs.exchange.base cimport Exchange
+from tcpvs.exchange.base cimport Exchange, observe
 
 cdef object _tracer
 cdef int HEAD, IDLE, BUFFERING, CONNECTING, SENDING, WAITING, RESPONDING, TUNNEL
@@ -19,7 +19,6 @@ cdef class HttpExchange(Exchange):
     cdef public bint stopping
     cdef public Request req
     cdef public object candidates
-    cdef public object target
     cdef public object previous
     cdef public bint reused
     cdef public Py_ssize_t body_left
@@ -42,17 +41,23 @@ cdef class HttpExchange(Exchange):
     cdef bint _ready_to_dispatch(self)
     cdef _scan_body(self)
     cdef bytes _take_body(self)
+    @cython.locals(tried=list)
     cdef _dispatch(self)
     cdef _no_server(self)
     cdef _reach(self, server, bint fresh)
-    @cython.locals(resp=Response, req=Request, resp_head_len=Py_ssize_t, body=int)
+    @cython.locals(resp=Response, req=Request, resp_head_len=Py_ssize_t, body=int, now=double)
     cdef _read_response_head(self, data)
     cdef _switch_protocols(self, buf)
     @cython.locals(resp=Response, scanner=Chunked, n=Py_ssize_t, complete=bint, body=int)
     cdef _relay_body(self, data, Py_ssize_t start)
     @cython.locals(req=Request, resp=Response, body_sent=bint)
     cdef _end_response(self)
-    cdef _fail(self, int status)
+    cdef _fail(self, int status, int cause)
+    cdef _cut(self, int cause)
+    @cython.locals(resp=Response)
+    cdef _cut_record(self, int cause)
+    cdef _tunnel_done(self)
+    cdef int _refusal(self) except -1
     @cython.locals(req=Request)
     cpdef server_ready(self, bint reused)
     @cython.locals(req=Request)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tcpvs.exchange.base import CLOSED, MAX_PENDING, Exchange, Port, Site
+from tcpvs.exchange.base import CLOSED, MAX_PENDING, Exchange, Port, Site, observe
 
 # (from the modules themselves: tcpvs.http's package may still be loading this build)
 from tcpvs.http.chunked import ChunkedScanner
@@ -52,6 +52,18 @@ from tcpvs.http.heads import (
     parse_response_head,
 )
 from tcpvs.http.responses import error_response
+from tcpvs.table.counters import (
+    BAD_REQUEST,
+    BAD_RESPONSE,
+    CLIENT_GONE,
+    CLIENT_TIMEOUT,
+    NO_SERVER,
+    OK,
+    REFUSED,
+    SERVER_CLOSED,
+    SERVER_TIMEOUT,
+    TUNNEL_TIMEOUT,
+)
 from tcpvs.table.model import RealServer
 
 HEAD, IDLE, BUFFERING, CONNECTING, SENDING, WAITING, RESPONDING, TUNNEL = range(8)
@@ -109,7 +121,6 @@ class HttpExchange(Exchange):
         # the request in flight
         self.req: RequestHead | None = None
         self.candidates: list[RealServer] | tuple = ()
-        self.target: RealServer | None = None  # the server being reached
         self.previous: RealServer | None = None  # server of the previous request (phttp)
         self.reused = False  # the server connection in use served a request before
         self.body_left = 0  # Content-Length body bytes not received yet
@@ -153,15 +164,17 @@ class HttpExchange(Exchange):
         """The client connected: its first request head is awaited (the first state)."""
         self._go(HEAD, False)
 
-    def refuse(self) -> None:
+    def _refusal(self) -> int:
         self.port.send_client(error_response(503))
-        Exchange.refuse(self)
+        return 503
 
     def client_data(self, data: bytes) -> None:
         state = self.state
         if state == HEAD or state == IDLE:
             if state == IDLE:
                 self._enter(HEAD)
+            if self.t_begin == 0.0:
+                self._open()
             if not self.buf:
                 self._read_head(data)
             else:
@@ -178,7 +191,7 @@ class HttpExchange(Exchange):
         try:
             self._scan_body()
         except HttpError as exc:
-            self._fail(exc.status)
+            self._fail(exc.status, BAD_REQUEST)
             return
         self.active()
         if state == SENDING or state == RESPONDING:  # (RESPONDING: the server answered early)
@@ -197,16 +210,17 @@ class HttpExchange(Exchange):
         self.client_done = True
         state = self.state
         if state == HEAD or state == IDLE:
+            self._record(0, CLIENT_GONE, None)  # (a partial head: there was one in hand)
             self._close()  # idle or a partial head: nothing more will come
         elif not self.body_complete and not self.resp_started:
-            self._fail(400)  # the body can never be completed: end it now, not at a timeout
+            self._fail(400, CLIENT_GONE)  # the body can never be completed: end it now
         # else: the answer in flight finishes; the connection closes after it
 
     def _read_head(self, buf: bytes | bytearray) -> None:
         try:
             head = parse_request_head(buf, self.site.service.settings.max_head_size)
         except HttpError as exc:
-            self._fail(exc.status)
+            self._fail(exc.status, BAD_REQUEST)
             return
         if head is None:
             if buf is not self.buf:
@@ -224,6 +238,8 @@ class HttpExchange(Exchange):
         service = self.site.service
         service.stats.requests += 1
         self.req = head
+        self.t_ready = self.site.clock()
+        self.req_bytes = head.head_len
         self.body_avail = 0
         if head.body == BODY_LENGTH:
             self.body_left, self.body_scanner = head.content_length, None
@@ -235,7 +251,7 @@ class HttpExchange(Exchange):
         try:
             self._scan_body()
         except HttpError as exc:
-            self._fail(exc.status)
+            self._fail(exc.status, BAD_REQUEST)
             return
         if self.tried:
             self.tried = []
@@ -284,23 +300,27 @@ class HttpExchange(Exchange):
         piece = bytes(self.buf[:n])
         del self.buf[:n]
         self.body_avail = 0
+        self.req_bytes += n
         return piece
 
     def _dispatch(self) -> None:
         server = self._choose(self.candidates)
+        tried = self.tried
         if server is None:
-            if self.tried:
-                self._fail(502)
+            if tried:
+                self._fail(502, REFUSED)
             else:
                 self._no_server()
             return
+        if tried:
+            self._retry(tried[-1])
         self._reach(server, False)
 
     def _no_server(self) -> None:
         """No rule matched or no server may take it: the `redirect` server, else 503."""
         redirect = self.site.redirect_server()
         if redirect is None or redirect in self.tried:
-            self._fail(503)
+            self._fail(503, NO_SERVER)
         else:
             self._reach(redirect, False)
 
@@ -318,6 +338,7 @@ class HttpExchange(Exchange):
         assert server is not None, "ready only after a server was asked for"
         self._take(server)
         server.requests += 1
+        self.t_connect = self.site.clock()
         self.reused = reused
         self.resp = None
         self.resp_started = False
@@ -335,7 +356,7 @@ class HttpExchange(Exchange):
         """The server refused the connection, or did not accept it in time."""
         self._failed(server)
         if server is self.site.redirect_server():
-            self._fail(502)
+            self._fail(502, REFUSED)
         else:
             self._dispatch()
 
@@ -362,7 +383,7 @@ class HttpExchange(Exchange):
             try:
                 resp = parse_response_head(buf, max_size, req.method)
             except HttpError as exc:
-                self._fail(exc.status)
+                self._fail(exc.status, BAD_RESPONSE)
                 return
             if resp is None:
                 self.resp_buf += buf
@@ -375,13 +396,16 @@ class HttpExchange(Exchange):
                 return
         self.resp = resp
         self.resp_started = True
+        self.t_response = now = self.site.clock()
+        server = self.server
+        assert server is not None, "a response comes only from a server taken"
+        observe(server.first_byte, now - self.t_ready)
         if resp.status == 101:
             self._switch_protocols(buf)
             return
         scheduler = self.site.service.scheduler
         if scheduler.adds_headers:
-            assert self.server is not None, "a response comes only from a server taken"
-            extra = scheduler.response_headers(self.ctx, self.server)
+            extra = scheduler.response_headers(self.ctx, server)
             if extra:
                 rest = buf[resp.head_len :]
                 buf = resp.raw[:-2] + extra + b"\r\n" + rest
@@ -439,7 +463,7 @@ class HttpExchange(Exchange):
             try:
                 n = start + scanner.feed(data, start)
             except HttpError:
-                self._abort()  # a corrupt response after its head went out: cut
+                self._cut(BAD_RESPONSE)  # a corrupt response after its head went out
                 return
             if n < len(data):
                 self.resp_clean = False
@@ -462,6 +486,7 @@ class HttpExchange(Exchange):
     def _end_response(self) -> None:
         req, resp = self.req, self.resp
         assert req is not None and resp is not None, "a response is going out"
+        self._record(resp.status, OK, self.server)
         self.previous = self.server
         self._give_back()
         body_sent = self.body_complete and not self.body_avail
@@ -485,6 +510,7 @@ class HttpExchange(Exchange):
         self._hold(False)
         if self.buf:
             self._enter(HEAD)
+            self._open()
             self._read_head(self.buf)
         else:
             self._enter(IDLE)
@@ -506,34 +532,62 @@ class HttpExchange(Exchange):
             ):
                 self._give_back()
                 self.port.drop_server()
+                self._retry(server)
                 self._reach(server, True)
             else:
-                self._fail(502)
+                self._fail(502, SERVER_CLOSED)
         elif state == RESPONDING:
             assert self.resp is not None, "its head came"
             if self.resp.body == BODY_UNTIL_CLOSE:
                 self._end_response()
             else:
-                self._abort()  # a truncated response
+                self._cut(SERVER_CLOSED)  # a truncated response
         elif state == TUNNEL:
-            self._close()
+            self._tunnel_done()
 
     def tunnel_ended(self) -> None:
         """Both ways of the tunnel ended (each end passed on)."""
+        self._tunnel_done()
+
+    def _tunnel_done(self) -> None:
+        assert self.resp is not None, "a tunnel follows a 101 response"
+        self._record(self.resp.status, OK, self.server)
         self._close()
 
     def broken(self) -> None:
         """Bytes passed along unseen could not be: a side failed or ended too early."""
-        self._abort()
+        self._cut(SERVER_CLOSED)
+
+    def lost(self) -> None:
+        """The client connection is gone (a request in hand did not finish)."""
+        self._cut_record(CLIENT_GONE)
+        self._finish()
 
     # -- endings -------------------------------------------------------------------------------
 
-    def _fail(self, status: int) -> None:
+    def _fail(self, status: int, cause: int) -> None:
         """Answer `status` (unless a response already started) and close the connection."""
         self.site.service.stats.errors += 1
-        if not self.resp_started:
+        if self.resp_started:
+            self._cut_record(cause)
+        else:
             self.port.send_client(error_response(status))
+            self._record(status, cause, None)
         self._close()
+
+    def _cut(self, cause: int) -> None:
+        """End the request in hand badly (`cause`) and cut the connection."""
+        self._cut_record(cause)
+        self._abort()
+
+    def _cut_record(self, cause: int) -> None:
+        """Record the request in hand as ended by `cause`, with the status of its answer if
+        the client got some of it."""
+        resp = self.resp
+        if self.resp_started and resp is not None:
+            self._record(resp.status, cause, self.server)
+        else:
+            self._record(0, cause, None)
 
     def _close(self) -> None:
         if _tracer is not None:
@@ -547,19 +601,21 @@ class HttpExchange(Exchange):
 
     def timeout(self) -> None:
         state = self.state
-        if state == TUNNEL or state == RESPONDING:
-            self._abort()
+        if state == TUNNEL:
+            self._cut(TUNNEL_TIMEOUT)
+        elif state == RESPONDING:
+            self._cut(SERVER_TIMEOUT)
         elif state == HEAD:
             if self.buf:
-                self._fail(408)
+                self._fail(408, CLIENT_TIMEOUT)
             else:
                 self._close()
         elif state == BUFFERING:
-            self._fail(408)
+            self._fail(408, CLIENT_TIMEOUT)
         elif state == IDLE:
             self._close()
         elif state != CLOSED:
-            self._fail(504)
+            self._fail(504, SERVER_TIMEOUT)
 
     def shutdown(self) -> None:
         """The service stops: close when idle, else after the answer in flight."""

@@ -6,6 +6,6 @@ cdef int CONNECTING, TUNNEL
 
 cdef class TcpExchange(Exchange):
     cdef public bytearray pending
-    cdef public object target
 
     cdef _dispatch(self)
+    cdef _end(self, int cause)

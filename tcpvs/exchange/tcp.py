@@ -12,6 +12,14 @@ they are, each end passed on as a half-close, until both ways have ended.
 from __future__ import annotations
 
 from tcpvs.exchange.base import CLOSED, MAX_PENDING, Exchange, Port, Site
+from tcpvs.table.counters import (
+    CLIENT_GONE,
+    NO_SERVER,
+    OK,
+    REFUSED,
+    SERVER_CLOSED,
+    TUNNEL_TIMEOUT,
+)
 from tcpvs.table.model import RealServer
 
 CONNECTING, TUNNEL = range(2)
@@ -22,10 +30,10 @@ class TcpExchange(Exchange):
         super().__init__(site, port)
         self.ctx.client = client
         self.pending = bytearray()  # client bytes that came before the server connection
-        self.target: RealServer | None = None
 
     def start(self) -> None:
         self._go(CONNECTING, False)
+        self._open()
         self._dispatch()
 
     def patience(self) -> float:
@@ -36,10 +44,14 @@ class TcpExchange(Exchange):
 
     def _dispatch(self) -> None:
         server = self._choose(self.site.service.servers)
+        tried = self.tried
         if server is None:
             self.site.service.stats.errors += 1
+            self._end(REFUSED if tried else NO_SERVER)
             self._close()
             return
+        if tried:
+            self._retry(tried[-1])
         self.target = server
         self.port.open_server(server, True)  # a new connection: raw ones are never pooled
 
@@ -50,6 +62,7 @@ class TcpExchange(Exchange):
     def server_ready(self, reused: bool) -> None:
         assert self.target is not None, "ready only after a server was asked for"
         self._take(self.target)
+        self.t_connect = self.site.clock()
         if self.pending:
             self.port.send_server(bytes(self.pending))
             self.pending.clear()
@@ -70,20 +83,32 @@ class TcpExchange(Exchange):
         """Never: server bytes only ever pass through the tunnel."""
 
     def server_ended(self) -> None:
+        self._end(OK)
         self._close()
 
     def passed(self, rest: bytes) -> None:
         """Never: passing ends only with the tunnel."""
 
     def tunnel_ended(self) -> None:
+        self._end(OK)
         self._close()
 
     def broken(self) -> None:
+        self._end(SERVER_CLOSED)
         self._abort()
 
     def timeout(self) -> None:
         if self.state != CLOSED:
+            self._end(TUNNEL_TIMEOUT)
             self._abort()
+
+    def lost(self) -> None:
+        self._end(CLIENT_GONE)
+        self._finish()
+
+    def _end(self, cause: int) -> None:
+        """The connection ends (`cause`): recorded, with the server that served it, if any."""
+        self._record(0, cause, self.server)
 
     def shutdown(self) -> None:
         """A raw relay has no clean point to stop at: it may finish within the drain time,

@@ -41,6 +41,7 @@ from tcpvs.ipvs.options import (
     OPTC_SERVICE,
     OPTC_TIMEOUT,
     OPTIONS,
+    VERSION_TEXT,
     Command,
     Exit,
     LineFailed,
@@ -49,7 +50,6 @@ from tcpvs.ipvs.options import (
     tryhelp,
     usage,
 )
-from tcpvs.ipvs.options import VERSION as IPVSADM_VERSION
 from tcpvs.ipvs.popt import Context, PoptError
 
 MINIMUM_IPVS_VERSION = 0x010104
@@ -294,7 +294,7 @@ def _help_or_version(argv: list[str]) -> Exit | None:
     if first is not None and first[0] == "h":
         return Exit(0, out=usage(argv[0]))
     if first is not None and first[0] == "v":
-        return Exit(0, out=IPVSADM_VERSION + "\n")
+        return Exit(0, out=VERSION_TEXT)
     return None
 
 

@@ -12,6 +12,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field, replace
 
+from tcpvs._version import __version__
 from tcpvs.ipvs import uapi
 from tcpvs.ipvs.model import Daemon, Dest, Service, Timeouts
 from tcpvs.ipvs.names import (
@@ -27,6 +28,13 @@ from tcpvs.ipvs.names import (
 from tcpvs.ipvs.popt import Context, Option, PoptError
 
 VERSION = "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)"
+# pyipvsadm's own line after ipvsadm's version line (-v, -h): scripts that read ipvsadm's first
+# line still find it; everything else stays ipvsadm's, byte for byte.
+PYIPVSADM_VERSION = f"pyipvsadm (tcpvs {__version__})"
+PYIPVSADM_HELP = (
+    f"{PYIPVSADM_VERSION}: ipvsadm's commands, plus --json and --apply FILE [--dry-run]"
+)
+VERSION_TEXT = f"{VERSION}\n{PYIPVSADM_VERSION}\n"  # what -v prints
 SCHEDULERS = "rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh"
 PE_LIST = "sip"
 DEF_SCHED = "wlc"
@@ -381,7 +389,7 @@ def tryhelp(prog: str) -> Exit:
 def usage(prog: str) -> str:
     p = prog
     return (
-        f"{VERSION}\n"
+        f"{VERSION}\n{PYIPVSADM_HELP}\n"
         "Usage:\n"
         f"  {p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] "
         "[--pe persistence_engine] [-b sched-flags]\n"
@@ -632,7 +640,7 @@ def _first_command(ce: Command, ctx: Context, prog: str) -> None:
     if tag == "h":
         raise Exit(0, out=usage(prog))
     if tag == "v":
-        raise Exit(0, out=VERSION + "\n")
+        raise Exit(0, out=VERSION_TEXT)
     if tag not in _COMMAND_TAGS:
         raise tryhelp(prog)
     ce.cmd = _COMMAND_TAGS[tag]

@@ -88,6 +88,9 @@ class ClientConnection(Port):
     def send_server(self, data: bytes) -> None:
         self.inbound.write(data)
 
+    def transferred(self) -> tuple[int, int]:
+        return self.inbound.client_bytes, self.outbound.client_bytes
+
     def pass_to_client(self, nbytes: int) -> None:
         self.outbound.pass_through(nbytes)
 

@@ -17,6 +17,7 @@ cdef class Relay:
     cdef public Py_ssize_t pass_left
     cdef public Py_ssize_t copied
     cdef public object splice
+    cdef public Py_ssize_t client_bytes
 
     cpdef count_read(self, Py_ssize_t n)
     cpdef count_written(self, Py_ssize_t n)

@@ -44,6 +44,7 @@ class Relay:
         self.pass_left = 0  # bytes to pass along unseen; -1: until the end; 0: not passing
         self.copied = 0  # bytes copied while passing with no length (the splice trigger)
         self.splice: SpliceFlow | None = None
+        self.client_bytes = 0  # bytes of this direction that crossed the client's socket
 
     # -- counting: where bytes cross a socket (see the subclasses) ----------------------------
 
@@ -227,6 +228,7 @@ class ClientToServer(Relay):
 
     def count_read(self, n: int) -> None:
         self.site.service.stats.bytes_in += n
+        self.client_bytes += n
 
     def count_written(self, n: int) -> None:
         server = self.server
@@ -251,6 +253,7 @@ class ServerToClient(Relay):
 
     def count_written(self, n: int) -> None:
         self.site.service.stats.bytes_out += n
+        self.client_bytes += n
 
     def deliver(self, data: bytes) -> None:
         self.exchange.server_data(data)

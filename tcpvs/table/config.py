@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcpvs.errors import ConfigError, TableError
-from tcpvs.table.addr import Address, parse_address
+from tcpvs.errors import ConfigError, ListenConflict, TableError
+from tcpvs.table.addr import Address, AddressError, parse_address
 from tcpvs.table.model import (
     DEFAULT_PORT,
     DEFAULT_SERVER_PORT,
@@ -189,8 +189,8 @@ class _Parser:
     def address(self, line: int, what: str, text: str, default_port: int) -> Address:
         try:
             return parse_address(text, default_port)
-        except ValueError:
-            raise self.error(line, f"illegal {what} address '{text}'") from None
+        except AddressError as exc:
+            raise self.error(line, exc.explain(f"illegal {what} address '{text}'")) from None
 
     def number(self, line: int, what: str, text: str, high: int) -> int:
         if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= high:
@@ -257,14 +257,20 @@ def parse_services(text: str, filename: str) -> list[ServiceDecl]:
 def parse_config(text: str, filename: str) -> Table:
     """A new Table built from a config file's text; ConfigError(filename, line, message)."""
     table = Table()
+    decls: dict[str, ServiceDecl] = {}
     for decl in parse_services(text, filename):
         try:
             table.add_service(decl.ident, **decl.options)
+        except ListenConflict as exc:
+            other = decls[exc.other]
+            where = f"{exc} (line {other.lines.get('listen', other.line)})"
+            raise ConfigError(filename, decl.lines.get("listen", decl.line), where) from None
         except TableError as exc:
             line = decl.line
             if str(exc).startswith("Scheduler not found"):
                 line = decl.lines.get("scheduler", decl.line)
             raise ConfigError(filename, line, str(exc)) from None
+        decls[decl.ident] = decl
         for line, address, weight in decl.servers:
             _apply(filename, line, table.add_server, decl.ident, address, weight)
         for line, pattern, match, address in decl.rules:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tcpvs._version import __version__
 from tcpvs.table.addr import Address, format_address
+from tcpvs.table.counters import LATENCY_BOUNDS
 from tcpvs.table.model import RealServer, Rule, Service
 from tcpvs.table.operations import Table
 from tcpvs.table.settings import SETTINGS, Setting
@@ -37,7 +38,6 @@ def rule_snapshot(rule: Rule) -> dict[str, Any]:
 
 
 def service_snapshot(service: Service) -> dict[str, Any]:
-    stats = service.stats
     return {
         "ident": service.ident,
         "listen": {"host": service.listen.host, "port": service.listen.port},
@@ -51,26 +51,31 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         ),
         "servers": [server_snapshot(s) for s in service.servers],
         "rules": [rule_snapshot(rule) for rule in service.rules],
-        "stats": {
-            "conns": stats.conns,
-            "total_conns": stats.total_conns,
-            "requests": stats.requests,
-            "bytes_in": stats.bytes_in,
-            "bytes_out": stats.bytes_out,
-            "errors": stats.errors,
-        },
+        "stats": service.stats.as_dict(),
     }
 
 
 def snapshot(table: Table, ident: str | None = None) -> dict[str, Any]:
     """The whole table (or one service, TableError if unknown) as JSON-ready data."""
     services = [table.service(ident)] if ident is not None else list(table.services.values())
-    return {"version": __version__, "services": [service_snapshot(s) for s in services]}
+    return {
+        "version": __version__,
+        "latency_bounds": list(LATENCY_BOUNDS),
+        "services": [service_snapshot(s) for s in services],
+    }
 
 
-def _add_stats(into: dict[str, Any], stats: dict[str, int]) -> None:
+def _add_stats(into: dict[str, Any], stats: dict[str, Any]) -> None:
+    """Add counters into `into`: numbers, lists of numbers (histogram buckets) and dicts of
+    either, by name."""
     for name, value in stats.items():
-        into[name] = into.get(name, 0) + value
+        if isinstance(value, dict):
+            _add_stats(into.setdefault(name, {}), value)
+        elif isinstance(value, list):
+            mine = into.setdefault(name, [0] * len(value))
+            into[name] = [a + b for a, b in zip(mine, value, strict=True)]
+        else:
+            into[name] = into.get(name, 0) + value
 
 
 def merge_snapshots(snaps: list[dict[str, Any]]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import regex
 
-from tcpvs.errors import TableError
+from tcpvs.errors import ListenConflict, TableError
 from tcpvs.sched.registry import load_scheduler
-from tcpvs.table.addr import Address, parse_address
+from tcpvs.table.addr import Address, AddressError, listens_overlap, parse_address
 from tcpvs.table.model import (
     DEFAULT_PORT,
     DEFAULT_SCHEDULER,
@@ -36,8 +36,8 @@ def _address(value: str | Address, default_port: int | None, message: str) -> Ad
         return value
     try:
         return parse_address(value, default_port)
-    except ValueError:
-        raise TableError(message) from None
+    except AddressError as exc:
+        raise TableError(exc.explain(message)) from None
 
 
 def _weight(weight: int) -> int:
@@ -88,6 +88,15 @@ class Table:
         except KeyError:
             raise TableError("Service not defined") from None
 
+    def _check_listen(self, ident: str, address: Address) -> None:
+        """Refuse an address another service listens on (or overlaps through a wildcard): the
+        second would fail only at --start, or with SO_REUSEPORT share the first one's port."""
+        for other in self.services.values():
+            if other.ident != ident and listens_overlap(other.listen, address):
+                where = "" if other.listen == address else f" on {other.listen}"
+                message = f"service {ident} listens on {address} like service {other.ident}"
+                raise ListenConflict(message + where, other.ident)
+
     # -- services -------------------------------------------------------------------------
 
     def add_service(
@@ -111,6 +120,7 @@ class Table:
         service.settings = Settings(**_settings(settings))
         if redirect is not None:
             service.redirect = _address(redirect, 80, "illegal redirect address specified")
+        self._check_listen(ident, address)
         self.services[ident] = service
         return service
 
@@ -138,6 +148,7 @@ class Table:
         new_scheduler = None
         if scheduler is not None and scheduler != service.scheduler_name:
             new_scheduler = scheduler, load_scheduler(scheduler)
+        self._check_listen(ident, address)
         # Everything validated: apply.
         service.listen = address
         service.settings = service.settings.replace(**checked)
@@ -188,8 +199,11 @@ class Table:
     def delete_server(self, ident: str, server: str | Address) -> RealServer:
         service = self._service_for_server(ident)
         real = self._existing_server(service, server)
-        if any(real in rule.servers for rule in service.rules):
-            raise TableError("Destination is busy")
+        patterns = [f"'{rule.pattern}'" for rule in service.rules if real in rule.servers]
+        if patterns:
+            rules = "rule" if len(patterns) == 1 else "rules"
+            used = f"used by {rules} {', '.join(patterns)} of service {ident}"
+            raise TableError(f"Destination is busy: {used}")
         service.servers.remove(real)
         service.scheduler.server_removed(real)
         return real

@@ -61,6 +61,7 @@ class Settings:
     fail_timeout: float = _setting(10.0, 0, 3600, "seconds a refusing server is skipped")
     max_head_size: int = _setting(16384, 1024, 1048576, "largest request head (else 431)")
     forwardfor: bool = _setting(True, 0, 1, "add X-Forwarded-For to HTTP requests")
+    access_log: bool = _setting(False, 0, 1, "log every request (tcpvsd --access-log: where)")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` (values already checked with check_setting)."""

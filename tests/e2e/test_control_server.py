@@ -54,7 +54,7 @@ class ControlDaemon:
 
     def close(self) -> None:
         try:
-            self.run(close_control_server(self.server, self.path))
+            self.run(close_control_server(self.server))
             self.run(self.switch.close())
         finally:
             self._stop_loop()
@@ -104,7 +104,8 @@ def test_operations_and_errors_through_the_client(control):
         ("add_service", {"ident": "x", "scheduler": "nosuch"}, "Scheduler not found"),
         ("delete_service", {"ident": "nope"}, "No such service"),
         ("add_server", {"ident": "nope", "server": "127.0.0.1:1"}, "Service not defined"),
-        ("delete_server", {"ident": "web", "server": "127.0.0.1:9001"}, "Destination is busy"),
+        ("delete_server", {"ident": "web", "server": "127.0.0.1:9001"},
+         "Destination is busy: used by rule '^/a/' of service web"),
         ("load_config", {"text": "Virtual a {\n  bogus = 1\n}\n", "filename": "f.conf"},
          "f.conf:2: unknown key 'bogus'"),
         ("snapshot", {"ident": "nope"}, "No such service"),

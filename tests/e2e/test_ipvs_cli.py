@@ -8,9 +8,12 @@ import sys
 
 import pytest
 
+from tcpvs import __version__
 from tcpvs.ipvs import IPVS, IPVSError
 from tcpvs.ipvs.cli import main
 
+IPVSADM_VERSION = "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)"
+PYIPVSADM = f"pyipvsadm (tcpvs {__version__})"  # pyipvsadm's line after ipvsadm's
 NO_IPVS = (
     "Can't initialize ipvs: Protocol not available\n"
     "Are you sure that IP Virtual Server is built in the kernel or as module?\n"
@@ -52,7 +55,7 @@ def test_main_is_reentrant(capsys: pytest.CaptureFixture[str]) -> None:
         assert capsys.readouterr() == ("", NO_IPVS)
     assert main(["-v"], prog="ipvsadm") == 0
     assert capsys.readouterr() == (
-        "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n",
+        f"{IPVSADM_VERSION}\n{PYIPVSADM}\n",
         "",
     )
 
@@ -61,6 +64,7 @@ def test_help_and_version_need_no_kernel(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["--help"], prog="pyipvsadm") == 0
     out, err = capsys.readouterr()
     assert err == "" and "\n  pyipvsadm -A|E virtual-service [-s scheduler]" in out
-    assert out.count("\n") == 82  # as many lines as ipvsadm -h
+    # ipvsadm -h's 82 lines, pyipvsadm's own second
+    assert out.count("\n") == 83 and out.split("\n")[1].startswith(f"{PYIPVSADM}: ")
     assert main(["-v"]) == 0
-    assert capsys.readouterr().out.startswith("ipvsadm v1.31 ")
+    assert capsys.readouterr().out == f"{IPVSADM_VERSION}\n{PYIPVSADM}\n"

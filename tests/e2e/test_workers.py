@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tcpvs.daemon.master import Master
+from tcpvs.daemon.master import Master, WorkerOptions
 from tcpvs.errors import ControlError, TableError
 from tcpvs.switch import Switch
 from tcpvs.table.listing import snapshot
@@ -177,16 +177,18 @@ def test_refused_commands_change_no_worker(lab, tmp_path):
         ("-E", "-i", "web", "-s", "nosuchscheduler"): "Scheduler not found",
         ("-E", "-i", "web", "-l", lab.r1.address): "Address already in use",
         ("-f", str(bad)): f"{bad}:5:",
+        # A second service on the address of the running one (SO_REUSEPORT alone would let
+        # both listen and split the connections), or on a wildcard that covers it.
+        ("-A", "-i", "twin", "-l", f"127.0.0.1:{lab.port}"): (
+            f"service twin listens on 127.0.0.1:{lab.port} like service web"
+        ),
+        ("-A", "-i", "twin", "-l", f"0.0.0.0:{lab.port}"): (
+            f"service twin listens on 0.0.0.0:{lab.port} like service web on 127.0.0.1"
+        ),
     }
     for args, message in refused.items():
         done = d.adm(*args)
         assert done.returncode == 1 and message.lower() in done.stderr.lower(), args
-    # A second service on the address of a running one: refused as a plain bind would be
-    # (SO_REUSEPORT alone would let both listen and split the connections).
-    d.ok("-A", "-i", "twin", "-l", f"127.0.0.1:{lab.port}")
-    done = d.adm("--start", "-i", "twin")
-    assert done.returncode == 1 and "Address already in use" in done.stderr
-    d.ok("-D", "-i", "twin")
     assert d.ok("-L", "-n") == before
     assert_both_route(d, lab.port, lab.r1, lab.r2)
 
@@ -274,21 +276,20 @@ def test_one_worker_is_the_single_process_daemon(daemon):
 
 
 async def test_a_reuse_port_switch_refuses_two_services_on_one_address():
+    # SO_REUSEPORT would let both listen, so the table refuses the second service itself.
     switch = Switch(reuse_port=True)
     port, other = free_port(), free_port()
     await switch.add_service("a", listen=f"127.0.0.1:{port}")
-    await switch.add_service("b", listen=f"0.0.0.0:{port}")
+    with pytest.raises(TableError, match="service b listens on 0.0.0.0:.* like service a"):
+        await switch.add_service("b", listen=f"0.0.0.0:{port}")
+    await switch.add_service("b", listen=f"127.0.0.1:{other}")
     await switch.add_service("c", listen=f"[::1]:{port}")  # another family: no conflict
     try:
-        await switch.start("a")
-        with pytest.raises(TableError, match="Address already in use"):
-            await switch.start("b")
-        await switch.start("c")
-        await switch.edit_service("b", listen=f"127.0.0.1:{other}")
-        await switch.start("b")
-        with pytest.raises(TableError, match="Address already in use"):
+        await switch.start()
+        with pytest.raises(TableError, match="service b listens on 127.0.0.1:.* like service a"):
             await switch.edit_service("b", listen=f"127.0.0.1:{port}")
         assert switch.table.service("b").listen.port == other
+        assert all(s["running"] for s in switch.snapshot()["services"])
     finally:
         await switch.close()
 
@@ -310,7 +311,7 @@ def _server(requests: int) -> dict:
 
 
 async def test_the_master_answers_with_worker_0_and_logs_workers_that_disagree(caplog):
-    master = Master(2, 1.0)
+    master = Master(2, WorkerOptions(1.0))
     master.workers = [FakeWorker(0, _server(1)), FakeWorker(1, _server(2))]
     args = {"ident": "web", "server": "10.0.0.1:80"}
     assert await master.handle("edit_server", args) == _server(1)["result"]
@@ -332,7 +333,7 @@ async def test_the_master_snapshot_sums_the_workers_and_names_them():
     table.services["web"].stats.requests = 3
     one = snapshot(table)
     table.services["web"].stats.requests = 4
-    master = Master(2, 1.0)
+    master = Master(2, WorkerOptions(1.0))
     master.workers = [FakeWorker(0, {}, one), FakeWorker(1, {}, snapshot(table))]
     merged = await master.handle("snapshot", {})
     assert merged["services"][0]["stats"]["requests"] == 7

@@ -54,6 +54,9 @@ class Recorder(Port):
     def abort_client(self) -> None:
         self.actions.append(("abort", None))
 
+    def transferred(self) -> tuple[int, int]:
+        return 0, len(self.sent_to_client())
+
     def take(self) -> list[tuple[str, Any]]:
         """The actions since the last call."""
         actions, self.actions = self.actions, []

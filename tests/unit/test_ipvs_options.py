@@ -11,6 +11,7 @@ import shlex
 
 import pytest
 
+from tcpvs import __version__
 from tcpvs.ipvs import uapi
 from tcpvs.ipvs.model import Daemon, Dest, Service, Timeouts
 from tcpvs.ipvs.options import (
@@ -285,16 +286,21 @@ def test_help_and_version_exit_zero_on_stdout() -> None:
     with pytest.raises(Exit) as help_:
         parse(["ipvsadm", "--help"])
     assert help_.value.status == 0 and help_.value.err == ""
+    # ipvsadm's version line first, then pyipvsadm's own line, then ipvsadm's text
     assert help_.value.out.startswith(
-        "ipvsadm v1.31 2019/12/24 (compiled with popt and "
-        "IPVS v1.2.1)\nUsage:\n  ipvsadm -A|E virtual-service"
+        "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n"
+        f"pyipvsadm (tcpvs {__version__}): ipvsadm's commands, plus --json and --apply FILE "
+        "[--dry-run]\nUsage:\n  ipvsadm -A|E virtual-service"
     )
     assert help_.value.out.endswith(
         "  --mcast-ttl ttl                     Multicast TTL (default=1)\n"
     )
     with pytest.raises(Exit) as version:
         parse(["prog", "-v"])
-    assert version.value.out == "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n"
+    assert version.value.out == (
+        "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n"
+        f"pyipvsadm (tcpvs {__version__})\n"
+    )
 
 
 def test_service_defaults_and_values() -> None:

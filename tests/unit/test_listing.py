@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tcpvs import __version__
+from tcpvs.exchange.base import observe
 from tcpvs.table.config import parse_config
+from tcpvs.table.counters import CAUSES, LATENCY_BOUNDS
 from tcpvs.table.listing import merge_snapshots, render_config, render_json, snapshot
 from tcpvs.table.operations import Table
 from tests.support.limits import default_maxclients
@@ -141,10 +145,8 @@ def test_stats_are_comments_that_keep_the_listing_loadable():
     )
     without_comments = [line.split("  #")[0] for line in lines if not line.startswith("    #")]
     assert without_comments == man_page_listing().splitlines()
-    assert snapshot(parse_config(text, "stats.conf"))["services"][0]["servers"] == [
-        {**s, "stats": {k: 0 for k in s["stats"]}}
-        for s in snapshot(table)["services"][0]["servers"]
-    ]
+    fresh = snapshot(man_page_table())["services"][0]["servers"]
+    assert snapshot(parse_config(text, "stats.conf"))["services"][0]["servers"] == fresh
 
 
 def test_json_is_the_whole_snapshot():
@@ -167,9 +169,13 @@ def _counted(requests: int, failures: int) -> dict:
     service = table.services["web"]
     service.stats.conns, service.stats.total_conns, service.stats.requests = 1, 2, requests
     service.stats.bytes_in, service.stats.bytes_out, service.stats.errors = 10, 20, 3
+    service.stats.responses[1], service.stats.causes[CAUSES.index("refused")] = requests, failures
     for i, server in enumerate(service.servers):
         server.conns, server.total_conns, server.requests = i, i + 1, requests + i
         server.bytes_in, server.bytes_out, server.failures = 100 * i, 200 * i, failures
+        server.retries, server.responses[4] = failures, i
+        for _ in range(requests):
+            observe(server.duration, 0.003)  # the 0.005 bucket (index 3)
     return snapshot(table)
 
 
@@ -177,6 +183,7 @@ def test_merge_snapshots_sums_every_counter_and_keeps_the_table():
     a, b = _counted(40, 1), _counted(2, 5)
     merged = merge_snapshots([a, b])
     svc = merged["services"][0]
+    no_causes = dict.fromkeys(CAUSES[1:], 0)
     assert svc["stats"] == {
         "conns": 2,
         "total_conns": 4,
@@ -184,7 +191,11 @@ def test_merge_snapshots_sums_every_counter_and_keeps_the_table():
         "bytes_in": 20,
         "bytes_out": 40,
         "errors": 6,
+        "retries": 0,
+        "responses": {"1xx": 0, "2xx": 42, "3xx": 0, "4xx": 0, "5xx": 0},
+        "causes": {**no_causes, "refused": 6},
     }
+    empty = {"buckets": [0] * (len(LATENCY_BOUNDS) + 1), "sum": 0.0}
     assert [s["stats"] for s in svc["servers"]] == [
         {
             "conns": 2 * i,
@@ -193,6 +204,13 @@ def test_merge_snapshots_sums_every_counter_and_keeps_the_table():
             "bytes_in": 200 * i,
             "bytes_out": 400 * i,
             "failures": 6,
+            "retries": 6,
+            "responses": {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 2 * i},
+            "first_byte": empty,
+            "duration": {
+                "buckets": [0, 0, 0, 42] + [0] * (len(LATENCY_BOUNDS) - 3),
+                "sum": pytest.approx(42 * 0.003),
+            },
         }
         for i in range(3)
     ]

@@ -144,7 +144,7 @@ def test_default_is_read_when_a_service_is_made_not_at_import():
         assert maxclients_of_new_service() == 480
         table = Table()
         service = table.add_service("web")
-        table.add_service("old", maxclients=256)
+        table.add_service("old", port=8081, maxclients=256)  # two services, two ports
     with soft_nofile_limit(300):
         assert maxclients_of_new_service() == 256
     # A service keeps the value it was made with; -L prints it, and it loads back as is.
@@ -164,7 +164,7 @@ def test_an_unlimited_open_files_limit_gives_the_ceiling(monkeypatch):
 
 
 def test_config_values_are_taken_as_written():
-    text = "Virtual a {\n    maxclients = 256\n}\nVirtual b {\n}\n"
+    text = "Virtual a {\n    maxclients = 256\n}\nVirtual b {\n    listen = 0.0.0.0:8081\n}\n"
     table = parse_config(text, "t.conf")
     assert table.services["a"].settings.maxclients == 256
     assert table.services["b"].settings.maxclients == default_maxclients()
