@@ -11,5 +11,7 @@ if [ ! -x build/bench-venv/bin/python ]; then
   build/bench-venv/bin/python -m pip install -q --upgrade pip
   build/bench-venv/bin/python -m pip install -q .
 fi
+# This tree as it is now (a new dependency too), even when its version number did not change.
 build/bench-venv/bin/python -m pip install -q --force-reinstall --no-deps .
+build/bench-venv/bin/python -m pip install -q .
 PATH="$PWD/build/bench-venv/bin:$PATH" exec .venv/bin/python -m bench "$@"

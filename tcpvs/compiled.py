@@ -23,6 +23,7 @@ COMPILED = (
     "tcpvs.exchange.base",
     "tcpvs.exchange.http1",
     "tcpvs.exchange.tcp",
+    "tcpvs.observe.access",
     "tcpvs.proxy.relay",
     "tcpvs.proxy.upstream",
     "tcpvs.proxy.listener",

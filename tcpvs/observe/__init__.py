@@ -1,1 +1,6 @@
-"""What tcpvsd tells its operator besides the counters: the access log, and its own log lines."""
+"""What tcpvsd tells its operator besides the counters: the access log (compiled like the data
+path: it runs once per request when on)."""
+
+from tcpvs import compiled
+
+compiled.use()

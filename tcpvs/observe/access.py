@@ -19,69 +19,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import os
-import queue
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from tcpvs.exchange.http1 import HttpExchange
+from tcpvs.observe.writer import Writer
 from tcpvs.table.counters import CAUSES, OK
 
 if TYPE_CHECKING:
     from tcpvs.exchange.base import Exchange
     from tcpvs.table.model import RealServer
 
-log = logging.getLogger("tcpvsd")
-
 FORMATS = ("text", "json")
 FLUSH_SECONDS = 0.2  # the longest a line waits in memory
 FLUSH_LINES = 512  # or this many lines, whichever comes first
-_REOPEN = object()  # the writer's signal to open the file anew
 # Bytes of a URI that would break a quoted field or a terminal: escaped as \xNN.
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 34, 92, *range(127, 256))}
 
 
 def _ms(start: float, stop: float) -> int:
-    return round((stop - start) * 1000) if start and stop else -1
+    """Milliseconds from `start` to `stop`; -1 when either stage was never reached."""
+    return int((stop - start) * 1000 + 0.5) if start and stop else -1
 
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _server_of(exchange: Exchange, server: RealServer | None) -> str | None:
-    chosen = server or exchange.server or (exchange.tried[-1] if exchange.tried else None)
-    return None if chosen is None else _address(*chosen.address)
-
-
-class _Writer(threading.Thread):
-    """Writes queued batches to the file (or stderr for "-"), in its own thread."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(name="tcpvs-access-log", daemon=True)
-        self.path = path
-        self.batches: queue.SimpleQueue[Any] = queue.SimpleQueue()  # bytes, _REOPEN, None
-        self.fd = 2 if path == "-" else self._open()
-
-    def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-
-    def run(self) -> None:
-        while (batch := self.batches.get()) is not None:
-            try:
-                if batch is _REOPEN:
-                    if self.path != "-":
-                        fd, self.fd = self.fd, self._open()
-                        os.close(fd)
-                    continue
-                view = memoryview(batch)
-                while view:
-                    view = view[os.write(self.fd, view) :]
-            except OSError as exc:
-                log.error("access log %s: %s", self.path, exc)
-        if self.fd != 2:
-            os.close(self.fd)
 
 
 class AccessLog:
@@ -94,8 +56,11 @@ class AccessLog:
         self.json = fmt == "json"
         self.lines: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._writer = _Writer(path)  # opened now: a bad path fails at start, not later
-        self._writer.start()
+        self._names: dict[tuple[str, int], str] = {}
+        self._second, self._seconds_text = -1, ""
+        self._wall = 0.0
+        self._set_wall()
+        self._writer = Writer(path)
 
     def request(
         self,
@@ -106,72 +71,108 @@ class AccessLog:
         status: int,
         cause: int,
     ) -> None:
-        """Log the request `exchange` had in hand (see Exchange._record)."""
-        site = exchange.site
+        """Log the request `exchange` had in hand (see Exchange._record). This runs once per
+        request on the event loop: no call here that a field does not need."""
+        http = isinstance(exchange, HttpExchange)
+        # (None too before an HTTP head was read whole)
+        req = exchange.req if isinstance(exchange, HttpExchange) else None
+        chosen = server or exchange.server or (exchange.tried[-1] if exchange.tried else None)
+        server_name = None if chosen is None else self._name(chosen.address)
         received, sent = exchange.port.transferred()
-        req = getattr(exchange, "req", None)  # HTTP only; None before a head was read whole
-        http = hasattr(exchange, "req")
-        client = exchange.ctx.client
         t_ready = exchange.t_ready if http else begin
-        fields = {
-            "time": time.time() - (end - begin),
-            "client": client[0] if client else "",
-            "client_port": client[1] if client else 0,
-            "service": site.service.ident,
-            "server": _server_of(exchange, server),
-            "method": None if req is None else req.method.decode("latin-1"),
-            "uri": None if req is None else req.target.decode("latin-1").translate(_ESCAPES),
-            "version": None if req is None else f"HTTP/1.{req.version % 10}",
-            "status": status or None,
-            "bytes_in": exchange.req_bytes if http else received,
-            "bytes_out": sent - exchange.out_mark,
-            "tq_ms": _ms(begin, t_ready) if http else 0,
-            "tc_ms": _ms(t_ready, exchange.t_connect),
-            "tr_ms": _ms(exchange.t_connect, exchange.t_response),
-            "tt_ms": _ms(begin, end),
-            "retries": exchange.retries,
-            "cause": None if cause == OK else CAUSES[cause],
-            "protocol": "http" if http else "tcp",
-        }
-        self.lines.append(json.dumps(fields) if self.json else self._text(fields))
+        client = exchange.ctx.client or ("", 0)
+        ident = exchange.site.service.ident
+        wall = self._wall + begin
+        bytes_in = exchange.req_bytes if http else received
+        bytes_out = sent - exchange.out_mark
+        tq = _ms(begin, t_ready) if http else 0
+        tc = _ms(t_ready, exchange.t_connect)
+        tr = _ms(exchange.t_connect, exchange.t_response)
+        tt = _ms(begin, end)
+        if req is None:
+            method = uri = version = None
+        else:
+            method = req.method.decode("latin-1")
+            uri = req.target.decode("latin-1").translate(_ESCAPES)
+            version = f"HTTP/1.{req.version % 10}"
+        if self.json:
+            line = json.dumps(
+                {
+                    "time": round(wall, 3),
+                    "client": client[0],
+                    "client_port": client[1],
+                    "service": ident,
+                    "server": server_name,
+                    "method": method,
+                    "uri": uri,
+                    "version": version,
+                    "status": status or None,
+                    "bytes_in": bytes_in,
+                    "bytes_out": bytes_out,
+                    "tq_ms": tq,
+                    "tc_ms": tc,
+                    "tr_ms": tr,
+                    "tt_ms": tt,
+                    "retries": exchange.retries,
+                    "cause": None if cause == OK else CAUSES[cause],
+                    "protocol": "http" if http else "tcp",
+                }
+            )
+        else:
+            if not http:
+                request = "-"
+            elif req is None:
+                request = '"<BADREQ>"'
+            else:
+                request = f'"{method} {uri} {version}"'
+            line = (
+                f"{_address(client[0], client[1])} [{self._stamp(wall)}] {ident} "
+                f"{server_name or '-'} {request} {status or '-'} {bytes_in} {bytes_out} "
+                f"{tq}/{tc}/{tr}/{tt} {exchange.retries} {CAUSES[cause]}"
+            )
+        self.lines.append(line)
         if len(self.lines) >= FLUSH_LINES:
             self.flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
 
-    @staticmethod
-    def _text(f: dict[str, Any]) -> str:
-        stamp = time.strftime("%d/%b/%Y:%H:%M:%S", time.localtime(f["time"]))
-        millis = int(f["time"] * 1000) % 1000
-        if f["protocol"] == "tcp":
-            request = "-"
-        elif f["method"] is None:
-            request = '"<BADREQ>"'
-        else:
-            request = f'"{f["method"]} {f["uri"]} {f["version"]}"'
-        return (
-            f"{_address(f['client'], f['client_port'])} [{stamp}.{millis:03d}] {f['service']} "
-            f"{f['server'] or '-'} {request} {f['status'] or '-'} {f['bytes_in']} "
-            f"{f['bytes_out']} {f['tq_ms']}/{f['tc_ms']}/{f['tr_ms']}/{f['tt_ms']} "
-            f"{f['retries']} {f['cause'] or '-'}"
-        )
+    def _name(self, address: Any) -> str:
+        """`host:port` of a server (remembered: the same few servers answer every request)."""
+        name = self._names.get(address)
+        if name is None:
+            name = self._names[address] = _address(address[0], address[1])
+        return name
+
+    def _stamp(self, wall: float) -> str:
+        """`29/Nov/2026:11:23:07.546`; the part up to the seconds is made once a second."""
+        second = int(wall)
+        if second != self._second:
+            self._second = second
+            self._seconds_text = time.strftime("%d/%b/%Y:%H:%M:%S", time.localtime(second))
+        return f"{self._seconds_text}.{int(wall * 1000) % 1000:03d}"
+
+    def _set_wall(self) -> None:
+        """Wall-clock seconds = this + the requests' clock (Site.clock: monotonic), refreshed
+        at each flush so that a step of the wall clock shows within a batch."""
+        self._wall = time.time() - time.monotonic()
 
     def flush(self) -> None:
         """Hand the lines so far to the writer thread."""
+        self._set_wall()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self.lines:
-            self._writer.batches.put(("\n".join(self.lines) + "\n").encode("utf-8", "replace"))
+            self._writer.write(("\n".join(self.lines) + "\n").encode("utf-8", "replace"))
             self.lines.clear()
 
     def reopen(self) -> None:
         """Open the file anew (after logrotate moved it): SIGUSR1."""
         self.flush()
-        self._writer.batches.put(_REOPEN)
+        self._writer.reopen()
 
-    async def close(self) -> None:
-        """Write what is left and stop the writer thread."""
+    def close(self) -> asyncio.Future[None]:
+        """Write what is left and stop the writer thread (await the result: it has ended)."""
         self.flush()
-        self._writer.batches.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+        self._writer.stop()
+        return asyncio.get_running_loop().run_in_executor(None, self._writer.join)

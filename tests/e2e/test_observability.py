@@ -151,11 +151,12 @@ def _lines(path: Path, count: int) -> list[str]:
         time.sleep(0.05)
 
 
-def test_the_json_access_log_has_every_request_with_its_timers(daemon, backends, tmp_path):
+@pytest.mark.parametrize("build", list(ENGINE_BUILDS))
+def test_the_json_access_log_has_every_request_with_its_timers(daemon, backends, tmp_path, build):
     (r1,) = backends("r1")
     (raw,) = backends("raw", raw=True)
     log = tmp_path / "access.json"
-    d = daemon("--access-log", str(log), "--access-log-format", "json")
+    d = daemon("--access-log", str(log), "--access-log-format", "json", env=ENGINE_BUILDS[build])
     port, raw_port = _service(d, r1, "web"), _service(d, raw, "tcp", "wlc")
     _requests(port, raw_port)
     entries = [json.loads(line) for line in _lines(log, 5)]
