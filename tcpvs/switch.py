@@ -8,15 +8,22 @@ once; a failed operation raises TableError (or ConfigError) and changes nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from tcpvs.errors import ConfigError, TableError
+from tcpvs.health.checker import Checker, judge
+from tcpvs.health.result import CheckResult
 from tcpvs.observe.access import AccessLog
 from tcpvs.proxy.listener import ServiceListener
-from tcpvs.table.addr import Address
+from tcpvs.table.addr import Address, format_address, parse_address
 from tcpvs.table.listing import snapshot
-from tcpvs.table.model import RealServer, Rule, Service
+from tcpvs.table.model import DEFAULT_SERVER_PORT, DOWN, UP, RealServer, Rule, Service
 from tcpvs.table.operations import Table
+
+log = logging.getLogger("tcpvsd")
 
 # How long a stopped service's open connections may take to finish before they are cut.
 DEFAULT_DRAIN_SECONDS = 10.0
@@ -39,6 +46,7 @@ class Switch:
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
         reuse_port: bool = False,
         access_log: AccessLog | None = None,
+        checks: bool = True,
     ):
         self.table = table if table is not None else Table()
         self.drain_seconds = drain_seconds
@@ -49,6 +57,10 @@ class Switch:
         self.access_log = access_log
         self._stderr_log: AccessLog | None = None
         self.loads = {"ok": 0, "failed": 0}  # config files loaded, by result
+        # Run the services' health checks and log state changes (a worker of `tcpvsd
+        # --workers N` does neither: its master checks, logs, and tells it: set_health).
+        self.checks = checks
+        self._checker: Checker | None = None
         self._listeners: dict[str, ServiceListener] = {}
         self._draining: set[asyncio.Task] = set()
 
@@ -104,8 +116,45 @@ class Switch:
     async def add_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
         return self.table.add_server(ident, server, weight)
 
-    async def edit_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
-        return self.table.edit_server(ident, server, weight)
+    async def edit_server(
+        self,
+        ident: str,
+        server: str | Address,
+        weight: int | None = None,
+        state: str | None = None,
+    ) -> RealServer:
+        found = self._find_server(ident, server)
+        before = None if found is None else found.state
+        real = self.table.edit_server(ident, server, weight, state)  # (its errors, if any)
+        if self.checks and real.state != before:
+            log.warning(
+                "service %s: server %s is %s (tcpvsadm --state %s)",
+                ident,
+                format_address(real.address),
+                real.state,
+                state,
+            )
+        return real
+
+    def _find_server(self, ident: str, server: str | Address) -> RealServer | None:
+        service = self.table.services.get(ident)
+        try:
+            return None if service is None else service.find_server(_server_address(server))
+        except TableError:
+            return None
+
+    async def set_health(self, ident: str, server: str | Address, health: str) -> None:
+        """What the checks say of a server (`up` or `down`); its state follows, unless an
+        operator's drain or maint stands. (The control operation the master sends.)"""
+        if health not in (UP, DOWN):
+            raise TableError(f"illegal health '{health}' (up or down)")
+        service = self.table.service(ident)
+        real = service.find_server(_server_address(server))
+        if real is None:
+            raise TableError("No such destination")
+        real.health = health
+        if real.update_state(time.time()):
+            service.scheduler.server_changed(real)
 
     async def delete_server(self, ident: str, server: str | Address) -> RealServer:
         return self.table.delete_server(ident, server)
@@ -131,6 +180,39 @@ class Switch:
             if service.ident in self._listeners:
                 continue
             self._listeners[service.ident] = await self._open(service)
+        if self.checks and self._checker is None:
+            self._checker = Checker(self._checked_servers, self._report)
+            self._checker.start()
+
+    def _checked_servers(self) -> Iterator[tuple[Service, RealServer]]:
+        """The servers of the running services (the checker takes those with a check). A
+        server whose service stopped checking is up again as far as checks go."""
+        for listener in list(self._listeners.values()):
+            service = listener.service
+            for server in service.servers:
+                if service.check is None and server.checks is not None:
+                    server.checks = None
+                    server.health = UP
+                    if server.update_state(time.time()):
+                        service.scheduler.server_changed(server)
+                yield service, server
+
+    def _report(self, service: Service, server: RealServer, result: CheckResult) -> None:
+        health = judge(service, server, result)
+        if health is None:
+            return
+        assert server.checks is not None, "judged"
+        address = format_address(server.address)
+        log.warning(
+            "service %s: server %s is %s: %s",
+            service.ident,
+            address,
+            health,
+            server.checks.reason(),
+        )
+        server.health = health
+        if server.update_state(time.time()):
+            service.scheduler.server_changed(server)
 
     async def _open(self, service: Service) -> ServiceListener:
         # No two services of the table overlap (Table refuses it), so SO_REUSEPORT never
@@ -205,6 +287,19 @@ class Switch:
         if self._stderr_log is not None:
             await self._stderr_log.close()
             self._stderr_log = None
+        if self._checker is not None:
+            await self._checker.close()
+            self._checker = None
+
+
+def _server_address(server: str | Address) -> Address:
+    """The address a server argument names (TableError if it names none)."""
+    if isinstance(server, Address):
+        return server
+    try:
+        return parse_address(server, DEFAULT_SERVER_PORT)
+    except ValueError:
+        raise TableError("illegal address:port specified") from None
 
 
 def _carry_counters(old: Service, new: Service) -> None:

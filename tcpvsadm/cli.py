@@ -88,6 +88,8 @@ OPTIONS = (
     Option("listen", "-l", "--listen", "server-address", "server-address is host (and port)"),
     Option("stats", None, "--stats", None, "also list connection, request and byte counters"),
     Option("json", None, "--json", None, "list as JSON"),
+    Option("state", None, "--state", "state", "ready, drain (no new requests) or maint"),
+    Option("check", None, "--check", "check", "how servers are checked, or none"),
 )
 OPTIONS_BY_KEY = {o.key: o for o in OPTIONS}
 SOCKET = Option("socket", None, "--socket", "path", "tcpvsd's control socket ({socket})")
@@ -95,9 +97,10 @@ SOCKET = Option("socket", None, "--socket", "path", "tcpvsd's control socket ({s
 MORE_HELP = {
     "scheduler": f"the default scheduler is {DEFAULT_SCHEDULER}.",
     "socket": f"default: $TCPVS_SOCKET, else {DEFAULT_SOCKET}",
+    "check": '"http [GET] [/path] [expect 200-399] [interval 2] [timeout 1] [rise 2] [fall 3]"',
 }
 
-_SERVICE = ("scheduler", "port", "listen")
+_SERVICE = ("scheduler", "port", "listen", "check")
 _SERVER = ("ident", "real_server")
 _RULE = ("ident", "pattern", "real_server")
 COMMANDS = (
@@ -123,7 +126,12 @@ COMMANDS = (
         "add_server", "-a", "--add-server", "add real server with options", _SERVER, ("weight",)
     ),
     Command(
-        "edit_server", "-e", "--edit-server", "edit real server with options", _SERVER, ("weight",)
+        "edit_server",
+        "-e",
+        "--edit-server",
+        "edit real server with options",
+        _SERVER,
+        ("weight", "state"),
     ),
     Command("delete_server", "-d", "--delete-server", "delete real server", _SERVER),
     Command("add_rule", None, "--add-rule", "add rule into virtual service", _RULE, ("match",)),
@@ -146,6 +154,8 @@ ARGUMENTS = {
     "weight": "weight",
     "pattern": "pattern",
     "match": "match",
+    "state": "state",
+    "check": "check",
 }
 
 
@@ -166,10 +176,11 @@ def help_text() -> str:
     lines = [
         f"{PROG} {__version__}",
         "Usage:",
-        f"  {PROG} -A|E -i ident [-s scheduler] [-P port] [-l address[:port]]",
+        f"  {PROG} -A|E -i ident [-s scheduler] [-P port] [-l address[:port]] [--check check]",
         f"  {PROG} -D -i ident",
         f"  {PROG} -F",
         f"  {PROG} -a|e -i ident -r server-address [-w weight]",
+        f"  {PROG} -e -i ident -r server-address --state ready|drain|maint [-w weight]",
         f"  {PROG} -d -i ident -r server-address",
         f"  {PROG} --add-rule -i ident -p pattern -r server-address [-m match-num]",
         f"  {PROG} --del-rule -i ident -p pattern -r server-address",
@@ -187,7 +198,8 @@ def help_text() -> str:
     lines += ["", "Options:"]
     # The original's order, then what tcpvsadm added.
     order = ("ident", "scheduler", "port", "pattern", "match", "real_server", "listen", "weight")
-    for opt in (*(OPTIONS_BY_KEY[k] for k in (*order, "numeric", "stats", "json")), SOCKET):
+    added = ("numeric", "stats", "json", "state", "check")
+    for opt in (*(OPTIONS_BY_KEY[k] for k in (*order, *added)), SOCKET):
         short = f"{opt.short} {opt.metavar or ''}" if opt.short else opt.metavar or ""
         text = opt.help.format(schedulers=schedulers, socket=default_socket_path())
         lines.append(f"  {opt.long:<15}{short:<21}{text}".rstrip())

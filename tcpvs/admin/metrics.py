@@ -140,6 +140,7 @@ class SnapshotCollector(Collector):
             active.add_metric([ident, _server(server)], server["stats"]["conns"])
         yield weight
         yield active
+        yield from _state_families(pairs)
         for name, doc, key in SERVER_COUNTERS:
             family = CounterMetricFamily(name, doc, labels=SERVER)
             for ident, server in pairs:
@@ -163,6 +164,30 @@ class SnapshotCollector(Collector):
                     [ident, _server(server)], list(zip(_LE, cumulative, strict=True)), data["sum"]
                 )
             yield histogram
+
+
+STATES = ("up", "down", "drain", "maint")
+
+
+def _state_families(pairs: list[tuple[str, dict[str, Any]]]) -> Iterator[Metric]:
+    """Each server's state (one series per possible state, 1 for the current one) and its
+    health checks by result."""
+    state = GaugeMetricFamily(
+        "tcpvs_server_state",
+        "1 for the server's state: up, down, drain or maint.",
+        labels=[*SERVER, "state"],
+    )
+    checks = CounterMetricFamily(
+        "tcpvs_server_checks", "Health checks of the server, by result.", labels=[*SERVER, "result"]
+    )
+    for ident, server in pairs:
+        name = _server(server)
+        for one in STATES:
+            state.add_metric([ident, name, one], 1 if server.get("state", "up") == one else 0)
+        for result, count in (server.get("checks") or {}).items():
+            checks.add_metric([ident, name, result], count)
+    yield state
+    yield checks
 
 
 def exposition(snap: dict[str, Any]) -> bytes:

@@ -42,14 +42,15 @@ class Op:
 
 
 _SETTINGS = tuple(s.name for s in SETTINGS)
-_SERVICE_OPTIONS = ("listen", "port", "scheduler", "redirect", *_SETTINGS)
+_SERVICE_OPTIONS = ("listen", "port", "scheduler", "redirect", "check", *_SETTINGS)
 OPS: dict[str, Op] = {
     "add_service": Op(("ident",), _SERVICE_OPTIONS),
     "edit_service": Op(("ident",), _SERVICE_OPTIONS),
     "delete_service": Op(("ident",)),
     "flush": Op(),
     "add_server": Op(("ident", "server"), ("weight",)),
-    "edit_server": Op(("ident", "server"), ("weight",)),
+    "edit_server": Op(("ident", "server"), ("weight", "state")),
+    "set_health": Op(("ident", "server", "health")),
     "delete_server": Op(("ident", "server")),
     "add_rule": Op(("ident", "pattern", "server"), ("match",)),
     "delete_rule": Op(("ident", "pattern", "server")),

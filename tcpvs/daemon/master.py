@@ -20,13 +20,20 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tcpvs._version import __version__
 from tcpvs.control.protocol import encode_request
-from tcpvs.errors import ControlError
-from tcpvs.table.listing import merge_snapshots, render_config
+from tcpvs.errors import ConfigError, ControlError
+from tcpvs.health.checker import Checker, judge
+from tcpvs.health.result import CheckResult
+from tcpvs.table.addr import Address, format_address
+from tcpvs.table.config import parse_config
+from tcpvs.table.listing import merge_snapshots, render_config, server_snapshot
+from tcpvs.table.model import RealServer, Service
+from tcpvs.table.operations import Table
 
 log = logging.getLogger("tcpvsd")
 
@@ -157,6 +164,11 @@ class Master:
         self.table: dict[str, Any] = {"version": __version__, "services": []}  # for restarts
         self.closing = False
         self._supervisors: set[asyncio.Task[None]] = set()
+        # The health checks run here, once, on a copy of the table (`checked`, rebuilt from
+        # each new snapshot); a server's change of health goes to every worker (set_health).
+        self.checked = Table()
+        self.checker = Checker(self._checked_servers, self._report)
+        self._telling: set[asyncio.Task[Any]] = set()
 
     async def open(self) -> None:
         """Start every worker; on a failure stop those that started and raise ControlError."""
@@ -171,6 +183,7 @@ class Master:
         if failed:
             await self.close()
             raise ControlError(f"cannot start the workers: {failed[0]}")
+        self.checker.start()
 
     async def _spawn(self, index: int) -> Worker:
         worker = await spawn_worker(index, self.options)
@@ -238,12 +251,77 @@ class Master:
         reply = await worker.ask(encode_request("snapshot", {}))
         if reply is not None and reply["ok"]:
             self.table = reply["result"]
+            self._copy_table()
+
+    # -- health checks ------------------------------------------------------------------------
+
+    def _copy_table(self) -> None:
+        """`checked`: the table as the workers now have it, with each server's check results
+        carried over from the previous copy (what the checks have learnt)."""
+        try:
+            table = parse_config(render_config(self.table, numeric=True, header=False), "<table>")
+        except ConfigError as exc:  # the workers' own listing: cannot happen
+            log.error("cannot copy the table for the health checks: %s", exc)
+            return
+        for snap in self.table["services"]:
+            service = table.services[snap["ident"]]
+            service.running = snap["running"]
+            before = self.checked.services.get(service.ident)
+            for server, data in zip(service.servers, snap["servers"], strict=True):
+                server.admin, server.health = data["admin"], data["health"]
+                previous = None if before is None else before.find_server(server.address)
+                if previous is not None:
+                    server.checks = previous.checks
+        self.checked = table
+
+    def _checked_servers(self) -> Iterator[tuple[Service, RealServer]]:
+        for service in self.checked.services.values():
+            if service.running:
+                for server in service.servers:
+                    yield service, server
+
+    def _report(self, service: Service, server: RealServer, result: CheckResult) -> None:
+        health = judge(service, server, result)
+        if health is None:
+            return
+        assert server.checks is not None, "judged"
+        address = format_address(server.address)
+        log.warning(
+            "service %s: server %s is %s: %s",
+            service.ident,
+            address,
+            health,
+            server.checks.reason(),
+        )
+        server.health = health
+        args = {"ident": service.ident, "server": address, "health": health}
+        task = asyncio.get_running_loop().create_task(self.handle("set_health", args))
+        self._telling.add(task)
+        task.add_done_callback(self._told)
+
+    def _told(self, task: asyncio.Task[Any]) -> None:
+        self._telling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not tell the workers a server's health: %s", task.exception())
+
+    def _add_check_results(self, snap: dict[str, Any]) -> None:
+        """The check results in a merged snapshot are the master's (workers do not check)."""
+        for svc in snap["services"]:
+            service = self.checked.services.get(svc["ident"])
+            if service is None:
+                continue
+            for data in svc["servers"]:
+                mine = service.find_server(Address(data["host"], data["port"]))
+                if mine is not None:
+                    ours = server_snapshot(mine)
+                    data["check"], data["checks"] = ours["check"], ours["checks"]
 
     async def _snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
         answered = await self._broadcast("snapshot", args)
         snaps = [_result(reply) for _, reply in answered]
         merged = merge_snapshots(snaps)
         merged["reloads"] = dict(self.loads)
+        self._add_check_results(merged)
         merged["workers"] = [
             worker_summary(worker, snap) for (worker, _), snap in zip(answered, snaps, strict=True)
         ]
@@ -311,6 +389,9 @@ class Master:
 
     async def close(self) -> None:
         """Stop every worker: SIGTERM (they finish open requests), SIGKILL past the drain."""
+        await self.checker.close()
+        for task in list(self._telling):
+            task.cancel()
         async with self.lock:  # a worker being replaced now joins `live` first
             self.closing = True
             live = [w for w in self.workers if w is not None]

@@ -31,7 +31,8 @@ async def serve(
     control_fd: int, drain_seconds: float, access_log: str | None, access_format: str
 ) -> int:
     access = None if access_log is None else AccessLog(access_log, access_format)
-    switch = Switch(drain_seconds=drain_seconds, reuse_port=True, access_log=access)
+    # (checks=False: the master checks the servers and tells every worker: set_health)
+    switch = Switch(drain_seconds=drain_seconds, reuse_port=True, access_log=access, checks=False)
     control = socket.socket(fileno=control_fd)
     reader, writer = await asyncio.open_unix_connection(sock=control, limit=MAX_LINE)
     loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tcpvs.errors import ConfigError, ListenConflict, TableError
+from tcpvs.health.spec import parse_check
 from tcpvs.table.addr import Address, AddressError, parse_address
 from tcpvs.table.model import (
     DEFAULT_PORT,
@@ -27,6 +28,7 @@ SYNTAX = {
     "redirect": "redirect = host[:port]",
     "server": "server = host[:port] [weight]",
     "rule": 'rule = pattern "regex" [match n] use server host[:port]',
+    "check": "check = http [METHOD] [PATH] [expect CODES] ... | tcp ... | none",
 }
 REDIRECT_DEFAULT_PORT = 80
 
@@ -224,6 +226,14 @@ class _Parser:
         weight = self.number(line, "weight", values[1].text, MAX_WEIGHT) if len(values) > 1 else 1
         decl.servers.append((line, address, weight))
 
+    def check(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        self.expect(line, "check", values, 1, 64)
+        text = " ".join(_unquoted_text(t) for t in values)
+        try:
+            decl.options["check"] = parse_check(text)
+        except ValueError as exc:
+            raise self.error(line, str(exc)) from None
+
     def rule(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
         match = 0
         if len(values) == 7 and values[2].is_word("match"):
@@ -246,7 +256,13 @@ _HANDLERS = {
     "redirect": _Parser.redirect,
     "server": _Parser.server,
     "rule": _Parser.rule,
+    "check": _Parser.check,
 }
+
+
+def _unquoted_text(token: Token) -> str:
+    """A token as it was written (a quoted one in its quotes)."""
+    return f'"{token.text}"' if token.quoted else token.text
 
 
 def parse_services(text: str, filename: str) -> list[ServiceDecl]:

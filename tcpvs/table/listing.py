@@ -11,9 +11,10 @@ import json
 from typing import Any
 
 from tcpvs._version import __version__
+from tcpvs.health.spec import format_check
 from tcpvs.table.addr import Address, format_address
 from tcpvs.table.counters import LATENCY_BOUNDS
-from tcpvs.table.model import RealServer, Rule, Service
+from tcpvs.table.model import UP, RealServer, Rule, Service
 from tcpvs.table.operations import Table
 from tcpvs.table.settings import SETTINGS, Setting
 
@@ -21,10 +22,17 @@ INDENT = "    "
 
 
 def server_snapshot(server: RealServer) -> dict[str, Any]:
+    checks = server.checks
     return {
         "host": server.address.host,
         "port": server.address.port,
         "weight": server.weight,
+        "state": server.state,
+        "admin": server.admin,
+        "health": server.health,
+        "since": server.since or None,
+        "check": None if checks is None or checks.last is None else checks.last.as_dict(),
+        "checks": None if checks is None else {"passed": checks.passed, "failed": checks.failed},
         "stats": server.stats(),
     }
 
@@ -44,6 +52,7 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         "scheduler": service.scheduler_name,
         "running": service.running,
         "settings": service.settings.as_dict(),
+        "check": None if service.check is None else format_check(service.check),
         "redirect": (
             None
             if service.redirect is None
@@ -133,10 +142,21 @@ def _service_stats(svc: dict[str, Any]) -> str:
 def _server_stats(server: dict[str, Any]) -> str:
     s = server["stats"]
     return (
-        f"  # connections {s['conns']} active / {s['total_conns']} total,"
-        f" requests {s['requests']}, bytes in {s['bytes_in']} / out {s['bytes_out']},"
-        f" failures {s['failures']}"
+        f"  # {server.get('state', UP)}{_check_summary(server)}: connections {s['conns']}"
+        f" active / {s['total_conns']} total, requests {s['requests']}, bytes in"
+        f" {s['bytes_in']} / out {s['bytes_out']}, failures {s['failures']}"
     )
+
+
+def _check_summary(server: dict[str, Any]) -> str:
+    """` (check: HTTP 200 in 1.2 ms)` after a server's state, when it is checked."""
+    check = server.get("check")
+    if not check:
+        return ""
+    what = f"HTTP {check['status']}" if check.get("status") else check.get("error") or "ok"
+    if check.get("error") and check.get("status"):
+        what += f", {check['error']}"
+    return f" (check: {what} in {check['duration_ms']:.1f} ms)"
 
 
 def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = False) -> list[str]:
@@ -153,6 +173,8 @@ def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = Fals
             lines.append(f"{INDENT}{spec.name} = {format_setting(spec, value)}")
     if svc["redirect"] is not None:
         lines.append(f"{INDENT}redirect = {_address(svc['redirect'], numeric)}")
+    if svc.get("check"):
+        lines.append(f"{INDENT}check = {svc['check']}")
     for server in svc["servers"]:
         line = f"{INDENT}server = {_address(server, numeric)} {server['weight']}"
         lines.append(line + (_server_stats(server) if stats else ""))

@@ -6,11 +6,13 @@ directly on every request, so an edit made through the table takes effect at onc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import regex
 
+from tcpvs.health.spec import CheckSpec
 from tcpvs.table.addr import Address
 from tcpvs.table.counters import (
     CAUSES,
@@ -23,6 +25,7 @@ from tcpvs.table.counters import (
 from tcpvs.table.settings import Settings
 
 if TYPE_CHECKING:
+    from tcpvs.health.state import Health
     from tcpvs.sched.base import Scheduler
 
 DEFAULT_PORT = 8080
@@ -33,6 +36,10 @@ MAX_MATCH = 10
 # Patterns that make a rule the default route: always tried after every other rule.
 DEFAULT_PATTERNS = (".*", "^/.*")
 
+
+# A real server's states (RealServer.state), and what an operator may ask (RealServer.admin).
+UP, DOWN, DRAIN, MAINT, READY = "up", "down", "drain", "maint", "ready"
+ADMIN_STATES = (READY, DRAIN, MAINT)
 
 # The totals a service and a server both count (live counts, like `conns`, are not totals).
 TOTALS = ("total_conns", "requests", "bytes_in", "bytes_out")
@@ -60,7 +67,14 @@ class RealServer:
     bytes_out: int = 0  # bytes received from the server
     failures: int = 0  # connection attempts that failed
     retries: int = 0  # requests sent again (elsewhere or anew) after this server failed them
-    down_until: float = 0.0  # loop time before which a refused server is skipped
+    down_until: float = 0.0  # loop time before which a server is skipped (inf: not `up`)
+    # The operator's say (tcpvsadm -e --state): ready, drain (no new requests) or maint (no
+    # requests, no checks); the checks' say: up or down. `state` is what both make of it.
+    admin: str = READY
+    health: str = UP
+    state: str = UP
+    since: float = 0.0  # wall time of the last change of `state` (0: none yet)
+    checks: Health | None = None  # its check results, while its service checks it
     responses: list[int] = field(default_factory=lambda: [0] * len(STATUS_CLASSES))
     first_byte: Histogram = field(default_factory=Histogram)  # request head -> response head
     duration: Histogram = field(default_factory=Histogram)  # first request byte -> answer end
@@ -73,9 +87,23 @@ class RealServer:
             "duration": self.duration.as_dict(),
         }
 
+    def update_state(self, now: float) -> bool:
+        """Recompute `state` from `admin` and `health`; True if it changed. A server not `up`
+        is skipped by every scheduler, through `down_until` (no cost per request)."""
+        if self.admin != READY:
+            state = self.admin
+        else:
+            state = self.health
+        if state == self.state:
+            return False
+        self.state, self.since = state, now
+        self.down_until = 0.0 if state == UP else math.inf
+        return True
+
     def carry_counters(self, old: RealServer) -> None:
         """Go on counting from `old`'s totals (a reload replaced it; live counts start anew)."""
         _carry(self, old, (*TOTALS, "failures", "retries"))
+        _carry(self, old, ("admin", "health", "state", "since", "down_until", "checks"))
         add_counts(self.responses, old.responses)
         self.first_byte.add(old.first_byte)
         self.duration.add(old.duration)
@@ -177,6 +205,7 @@ class Service:
     rules: list[Rule] = field(default_factory=list)
     running: bool = False
     stats: ServiceStats = field(default_factory=ServiceStats)
+    check: CheckSpec | None = None  # how its servers are checked (None: they are not)
 
     @property
     def speaks_http(self) -> bool:

@@ -8,14 +8,17 @@ rebuilds the same table.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import regex
 
 from tcpvs.errors import ListenConflict, TableError
+from tcpvs.health.spec import CheckSpec, parse_check
 from tcpvs.sched.registry import load_scheduler
 from tcpvs.table.addr import Address, AddressError, listens_overlap, parse_address
 from tcpvs.table.model import (
+    ADMIN_STATES,
     DEFAULT_PORT,
     DEFAULT_SCHEDULER,
     DEFAULT_SERVER_PORT,
@@ -56,6 +59,16 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             raise TableError(f"illegal {name} specified ({exc})") from None
     return checked
+
+
+def _check(spec: str | CheckSpec | None) -> CheckSpec | None:
+    """A service's check from its text (`http GET /healthz ...`, `none`)."""
+    if spec is None or isinstance(spec, CheckSpec):
+        return spec
+    try:
+        return parse_check(spec)
+    except ValueError as exc:
+        raise TableError(f"illegal check '{spec}': {exc}") from None
 
 
 def _listen(current: Address | None, listen: str | Address | None, port: int | None) -> Address:
@@ -107,6 +120,7 @@ class Table:
         port: int | None = None,
         scheduler: str | None = None,
         redirect: str | Address | None = None,
+        check: str | CheckSpec | None = None,
         **settings: Any,
     ) -> Service:
         if not isinstance(ident, str) or not IDENT_RE.fullmatch(ident):
@@ -118,6 +132,7 @@ class Table:
         instance = load_scheduler(sched_name)
         service = Service(ident, address, sched_name, instance)
         service.settings = Settings(**_settings(settings))
+        service.check = _check(check)
         if redirect is not None:
             service.redirect = _address(redirect, 80, "illegal redirect address specified")
         self._check_listen(ident, address)
@@ -132,12 +147,14 @@ class Table:
         port: int | None = None,
         scheduler: str | None = None,
         redirect: str | Address | None = None,
+        check: str | CheckSpec | None = None,
         **settings: Any,
     ) -> Service:
         """Change only what is given (KTCPVS reset everything else to defaults; we don't)."""
         service = self.service(ident)
         address = _listen(service.listen, listen, port)
         checked = _settings(settings)
+        new_check = service.check if check is None else _check(check)
         new_redirect = service.redirect
         if redirect is not None:
             new_redirect = (
@@ -153,6 +170,7 @@ class Table:
         service.listen = address
         service.settings = service.settings.replace(**checked)
         service.redirect = new_redirect
+        service.check = new_check
         if new_scheduler is not None:
             service.scheduler_name, service.scheduler = new_scheduler
             for real in service.servers:
@@ -189,10 +207,26 @@ class Table:
             raise TableError("No such destination")
         return real
 
-    def edit_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
+    def edit_server(
+        self,
+        ident: str,
+        server: str | Address,
+        weight: int | None = None,
+        state: str | None = None,
+    ) -> RealServer:
+        """Change a server's weight (KTCPVS's `-e` without `-w` sets 1) and/or its
+        administrative state (`ready`, `drain`, `maint`; the weight then stays unless given)."""
         service = self._service_for_server(ident)
         real = self._existing_server(service, server)
-        real.weight = _weight(weight)
+        if state is not None and state not in ADMIN_STATES:
+            raise TableError(f"illegal state '{state}' (ready, drain or maint)")
+        if weight is None and state is None:
+            weight = 1
+        new_weight = real.weight if weight is None else _weight(weight)
+        real.weight = new_weight
+        if state is not None:
+            real.admin = state
+            real.update_state(time.time())
         service.scheduler.server_changed(real)
         return real
 

@@ -329,22 +329,24 @@ OPTION_ARGS = {
     "listen": ["-l", "127.0.0.1:81"],
     "stats": ["--stats"],
     "json": ["--json"],
+    "state": ["--state", "drain"],
+    "check": ["--check", "tcp"],
 }
 # + required, x illegal, o optional; columns in OPTION_ARGS order. The corrected KTCPVS matrix.
 MATRIX = {
-    ("add-service", "-A"): "x+ooxxxxoxx",
-    ("edit-service", "-E"): "x+ooxxxxoxx",
-    ("delete-service", "-D"): "x+xxxxxxxxx",
-    ("flush", "-F"): "xxxxxxxxxxx",
-    ("list", "-L"): "ooxxxxxxxoo",
-    ("add-server", "-a"): "x+xx+oxxxxx",
-    ("edit-server", "-e"): "x+xx+oxxxxx",
-    ("delete-server", "-d"): "x+xx+xxxxxx",
-    ("add-rule", "--add-rule"): "x+xx+x+oxxx",
-    ("del-rule", "--del-rule"): "x+xx+x+xxxx",
-    ("start", "--start"): "xoxxxxxxxxx",
-    ("stop", "--stop"): "xoxxxxxxxxx",
-    ("load-configfile", "-f"): "xxxxxxxxxxx",
+    ("add-service", "-A"): "x+ooxxxxoxxxo",
+    ("edit-service", "-E"): "x+ooxxxxoxxxo",
+    ("delete-service", "-D"): "x+xxxxxxxxxxx",
+    ("flush", "-F"): "xxxxxxxxxxxxx",
+    ("list", "-L"): "ooxxxxxxxooxx",
+    ("add-server", "-a"): "x+xx+oxxxxxxx",
+    ("edit-server", "-e"): "x+xx+oxxxxxox",
+    ("delete-server", "-d"): "x+xx+xxxxxxxx",
+    ("add-rule", "--add-rule"): "x+xx+x+oxxxxx",
+    ("del-rule", "--del-rule"): "x+xx+x+xxxxxx",
+    ("start", "--start"): "xoxxxxxxxxxxx",
+    ("stop", "--stop"): "xoxxxxxxxxxxx",
+    ("load-configfile", "-f"): "xxxxxxxxxxxxx",
 }
 
 

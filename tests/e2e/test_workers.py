@@ -138,7 +138,7 @@ def test_commands_reach_both_workers_and_stats_sum_them(lab):
     total, (r1, r2) = after["stats"]["requests"], (s["stats"] for s in after["servers"])
     text = d.ok("-L", "-n", "--stats", "-i", "web")
     assert f"/ {after['stats']['total_conns']} total, requests {total}," in text
-    assert f"{lab.r1.address} 1  # connections 0 active / {r1['total_conns']} total," in text
+    assert f"{lab.r1.address} 1  # up: connections 0 active / {r1['total_conns']} total," in text
     assert f"requests {r2['requests']}, bytes in {r2['bytes_in']} /" in text
     # Without --json nothing shows that there are workers: KTCPVS's layout, as ever.
     assert d.ok("-L", "-n", "-i", "web") == (

@@ -140,7 +140,7 @@ def test_stats_are_comments_that_keep_the_listing_loadable():
         " errors 3"
     )
     assert lines[10] == (
-        "    server = 192.168.10.2:80 1  # connections 1 active / 7 total, requests 20,"
+        "    server = 192.168.10.2:80 1  # up: connections 1 active / 7 total, requests 20,"
         " bytes in 600 / out 3000, failures 1"
     )
     without_comments = [line.split("  #")[0] for line in lines if not line.startswith("    #")]
