@@ -198,20 +198,7 @@ class Switch:
                 yield service, server
 
     def _report(self, service: Service, server: RealServer, result: CheckResult) -> None:
-        health = judge(service, server, result)
-        if health is None:
-            return
-        assert server.checks is not None, "judged"
-        address = format_address(server.address)
-        log.warning(
-            "service %s: server %s is %s: %s",
-            service.ident,
-            address,
-            health,
-            server.checks.reason(),
-        )
-        server.health = health
-        if server.update_state(time.time()):
+        if judge(service, server, result) is not None and server.update_state(time.time()):
             service.scheduler.server_changed(server)
 
     async def _open(self, service: Service) -> ServiceListener:

@@ -284,17 +284,7 @@ class Master:
         health = judge(service, server, result)
         if health is None:
             return
-        assert server.checks is not None, "judged"
-        address = format_address(server.address)
-        log.warning(
-            "service %s: server %s is %s: %s",
-            service.ident,
-            address,
-            health,
-            server.checks.reason(),
-        )
-        server.health = health
-        args = {"ident": service.ident, "server": address, "health": health}
+        args = {"ident": service.ident, "server": format_address(server.address), "health": health}
         task = asyncio.get_running_loop().create_task(self.handle("set_health", args))
         self._telling.add(task)
         task.add_done_callback(self._told)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -21,8 +22,10 @@ from tcpvs.health.probe import probe
 from tcpvs.health.result import CheckResult
 from tcpvs.health.spec import CheckSpec
 from tcpvs.health.state import Health
-from tcpvs.table.addr import Address
+from tcpvs.table.addr import Address, format_address
 from tcpvs.table.model import DOWN, MAINT, UP, RealServer, Service
+
+log = logging.getLogger("tcpvsd")
 
 RECONCILE_SECONDS = 1.0
 JITTER = 0.1  # each wait is the interval ±10 %: 1,000 servers never check in one millisecond
@@ -33,8 +36,10 @@ Report = Callable[[Service, RealServer, CheckResult], None]
 
 
 def judge(service: Service, server: RealServer, result: CheckResult) -> str | None:
-    """Count a check's result into the server's Health (made at its first check); the
-    server's new health, `up` or `down`, when this result changed it, else None."""
+    """Count a check's result into the server's Health (made at its first check). When it
+    changes the server's health: set `server.health`, log the change with its reason, and
+    return the new health (`up` or `down`); else None. (The state follows from the health:
+    the caller's, who also tells the scheduler or the workers.)"""
     check = service.check
     assert check is not None, "only checked servers are judged"
     now = time.time()
@@ -43,7 +48,10 @@ def judge(service: Service, server: RealServer, result: CheckResult) -> str | No
         health = server.checks = Health(check.rise, check.fall, since=now)
     if not health.observe(result, now):
         return None
-    return UP if health.up else DOWN
+    server.health = UP if health.up else DOWN
+    where = f"service {service.ident}: server {format_address(server.address)}"
+    log.warning("%s is %s: %s", where, server.health, health.reason())
+    return server.health
 
 
 class Checker:
