@@ -15,7 +15,10 @@ from typing import Any
 
 from tcpvs.errors import ConfigError, TableError
 from tcpvs.health.checker import Checker, judge
+from tcpvs.health.probe import probe
 from tcpvs.health.result import CheckResult
+from tcpvs.health.spec import CheckSpec
+from tcpvs.health.state import Health
 from tcpvs.observe.access import AccessLog
 from tcpvs.proxy.listener import ServiceListener
 from tcpvs.table.addr import Address, format_address, parse_address
@@ -24,6 +27,9 @@ from tcpvs.table.model import DEFAULT_SERVER_PORT, DOWN, UP, RealServer, Rule, S
 from tcpvs.table.operations import Table
 
 log = logging.getLogger("tcpvsd")
+
+MAX_EJECTION = 300.0  # seconds: the longest a server is ejected for failing requests in a row
+EJECTION_PROBE_TIMEOUT = 1.0  # the check that ends an ejection, when its service has none
 
 # How long a stopped service's open connections may take to finish before they are cut.
 DEFAULT_DRAIN_SECONDS = 10.0
@@ -61,6 +67,7 @@ class Switch:
         # --workers N` does neither: its master checks, logs, and tells it: set_health).
         self.checks = checks
         self._checker: Checker | None = None
+        self._ejections: set[asyncio.Task[None]] = set()
         self._listeners: dict[str, ServiceListener] = {}
         self._draining: set[asyncio.Task] = set()
 
@@ -152,6 +159,8 @@ class Switch:
         real = service.find_server(_server_address(server))
         if real is None:
             raise TableError("No such destination")
+        if real.ejected_until:
+            return  # ejected by this process's own observation: its probe ends that
         real.health = health
         if real.update_state(time.time()):
             service.scheduler.server_changed(real)
@@ -198,8 +207,55 @@ class Switch:
                 yield service, server
 
     def _report(self, service: Service, server: RealServer, result: CheckResult) -> None:
+        if server.ejected_until:
+            return  # ejected: its own probe decides when the ejection ends
         if judge(service, server, result) is not None and server.update_state(time.time()):
             service.scheduler.server_changed(server)
+
+    # -- passive checks -------------------------------------------------------------------
+
+    def _eject(self, service: Service, server: RealServer, reason: str) -> None:
+        """A server failed requests in a row: out for `eject_time`, doubled at each new
+        ejection (at most MAX_EJECTION), then checked once before it takes requests again.
+        The last server of a service that takes requests is never ejected: it is all the
+        service has."""
+        if server.state != UP or not any(s.state == UP for s in service.servers if s is not server):
+            return
+        self._start_ejection(service, server, reason)
+
+    def _start_ejection(self, service: Service, server: RealServer, reason: str) -> None:
+        server.ejections += 1
+        seconds = min(service.settings.eject_time * 2 ** (server.ejections - 1), MAX_EJECTION)
+        loop = asyncio.get_running_loop()
+        server.ejected_until = loop.time() + seconds
+        self._set_health(service, server, DOWN, f"ejected for {seconds:g}s: {reason}")
+        task = loop.create_task(self._end_ejection(service, server, seconds))
+        self._ejections.add(task)
+        task.add_done_callback(self._ejections.discard)
+
+    async def _end_ejection(self, service: Service, server: RealServer, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        # The table may have been reloaded meanwhile: the service and server as they are now.
+        now = self.table.services.get(service.ident)
+        real = None if now is None else now.find_server(server.address)
+        if now is None or real is None:
+            return
+        check = now.check or CheckSpec("tcp", timeout=EJECTION_PROBE_TIMEOUT)
+        result = await probe(check, real.address.host, real.address.port)
+        real.ejected_until = 0.0
+        if not result.ok:
+            self._start_ejection(now, real, f"still failing: {result.describe()}")
+            return
+        if real.checks is not None:  # the checks start again from a passing server
+            real.checks = Health(real.checks.rise, real.checks.fall, since=time.time())
+        self._set_health(now, real, UP, f"ejection over, check passed: {result.describe()}")
+
+    def _set_health(self, service: Service, server: RealServer, health: str, why: str) -> None:
+        server.health = health
+        if server.update_state(time.time()):
+            service.scheduler.server_changed(server)
+        where = f"service {service.ident}: server {format_address(server.address)}"
+        log.warning("%s is %s: %s", where, server.state, why)
 
     async def _open(self, service: Service) -> ServiceListener:
         # No two services of the table overlap (Table refuses it), so SO_REUSEPORT never
@@ -210,7 +266,9 @@ class Switch:
         return listener
 
     def _wire(self, listener: ServiceListener) -> None:
-        """Point the listener's requests at the access log its service's settings ask for."""
+        """Point the listener's requests at the access log its service's settings ask for,
+        and its servers failing in a row at the ejection."""
+        listener.on_outlier = self._eject
         if self.access_log is not None:
             listener.access = self.access_log
         elif listener.service.settings.access_log:
@@ -277,6 +335,8 @@ class Switch:
         if self._checker is not None:
             await self._checker.close()
             self._checker = None
+        for task in list(self._ejections):
+            task.cancel()
 
 
 def _server_address(server: str | Address) -> Address:

@@ -11,6 +11,7 @@ cdef class Site:
 
     cpdef redirect_server(self)
     cpdef double clock(self) except? -1
+    cpdef outlier(self, server, str reason)
 
 
 cdef class Port:

@@ -41,6 +41,9 @@ class Site:
         """The service's `redirect` address as a server (KTCPVS's last resort), if any."""
         return None
 
+    def outlier(self, server: RealServer, reason: str) -> None:
+        """`server` failed requests in a row (`reason`): the I/O side may eject it."""
+
     def clock(self) -> float:
         """Seconds, precisely, for the timers of each request (`now` is too coarse)."""
         return monotonic()
@@ -189,6 +192,7 @@ class Exchange:
         """`server` relays this connection or request now: counted up, its scheduler told."""
         self.server = server
         server.conns += 1
+        server.fail_streak = 0
         scheduler = self.site.service.scheduler
         if scheduler.follows_load:
             self.told = scheduler
@@ -209,8 +213,16 @@ class Exchange:
     def _failed(self, server: RealServer) -> None:
         """`server` refused a connection or timed out connecting: it rests a while."""
         server.failures += 1
-        server.down_until = self.site.now + self.site.service.settings.fail_timeout
+        settings = self.site.service.settings
+        rest_until = self.site.now + settings.fail_timeout
+        if rest_until > server.down_until:  # (a server out by its state stays out)
+            server.down_until = rest_until
         self.tried.append(server)
+        server.fail_streak += 1
+        limit = settings.eject_failures
+        if limit and server.fail_streak >= limit:
+            server.fail_streak = 0
+            self.site.outlier(server, f"{limit} failed connections in a row")
 
     def _retry(self, failed: RealServer) -> None:
         """The request is sent again after `failed` failed it: counted."""
@@ -246,6 +258,14 @@ class Exchange:
             stats.responses[status // 100 - 1] += 1
             if server is not None:
                 server.responses[status // 100 - 1] += 1
+                if status >= 500:
+                    server.error_streak += 1
+                    limit = site.service.settings.eject_5xx
+                    if limit and server.error_streak >= limit:
+                        server.error_streak = 0
+                        site.outlier(server, f"{limit} answers 5xx in a row")
+                else:
+                    server.error_streak = 0
         if server is not None:
             observe(server.duration, end - begin)
         access = site.access

@@ -11,6 +11,8 @@ cdef class ServiceListener(Site):
     cdef public object _server
     cdef public object _ticker
     cdef public object _redirect
+    cdef public object on_outlier
     cdef object _protocol
 
     cpdef redirect_server(self)
+    cpdef outlier(self, server, str reason)

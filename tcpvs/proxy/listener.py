@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from tcpvs.errors import TableError
@@ -38,6 +39,8 @@ class ServiceListener(Site):
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._redirect: RealServer | None = None
+        # Who decides about a server failing requests in a row (the Switch: eject it)
+        self.on_outlier: Callable[[Service, RealServer, str], None] | None = None
         # Imported here, not at the top: the compiled protocols import this module for its type.
         from tcpvs.proxy.client import ClientConnection
 
@@ -79,6 +82,10 @@ class ServiceListener(Site):
         if self._redirect is None or self._redirect.address != address:
             self._redirect = RealServer(address)
         return self._redirect
+
+    def outlier(self, server: RealServer, reason: str) -> None:
+        if self.on_outlier is not None:
+            self.on_outlier(self.service, server, reason)
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()

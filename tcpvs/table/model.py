@@ -75,6 +75,12 @@ class RealServer:
     state: str = UP
     since: float = 0.0  # wall time of the last change of `state` (0: none yet)
     checks: Health | None = None  # its check results, while its service checks it
+    # Passive checks (docs/health.md): answers and connections that failed in a row, how
+    # often it was ejected for that, and until when (loop time) the current ejection lasts.
+    error_streak: int = 0
+    fail_streak: int = 0
+    ejections: int = 0
+    ejected_until: float = 0.0
     responses: list[int] = field(default_factory=lambda: [0] * len(STATUS_CLASSES))
     first_byte: Histogram = field(default_factory=Histogram)  # request head -> response head
     duration: Histogram = field(default_factory=Histogram)  # first request byte -> answer end
@@ -104,6 +110,7 @@ class RealServer:
         """Go on counting from `old`'s totals (a reload replaced it; live counts start anew)."""
         _carry(self, old, (*TOTALS, "failures", "retries"))
         _carry(self, old, ("admin", "health", "state", "since", "down_until", "checks"))
+        _carry(self, old, ("ejections", "ejected_until"))
         add_counts(self.responses, old.responses)
         self.first_byte.add(old.first_byte)
         self.duration.add(old.duration)

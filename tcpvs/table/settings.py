@@ -62,6 +62,11 @@ class Settings:
     max_head_size: int = _setting(16384, 1024, 1048576, "largest request head (else 431)")
     forwardfor: bool = _setting(True, 0, 1, "add X-Forwarded-For to HTTP requests")
     access_log: bool = _setting(False, 0, 1, "log every request (tcpvsd --access-log: where)")
+    eject_5xx: int = _setting(0, 0, 1000, "consecutive 5xx answers that eject a server (0: off)")
+    eject_failures: int = _setting(
+        0, 0, 1000, "consecutive failed connections that eject a server (0: off)"
+    )
+    eject_time: float = _setting(30.0, 0.1, 3600, "seconds of a first ejection (doubled each time)")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` (values already checked with check_setting)."""

@@ -201,3 +201,30 @@ def test_drain_sends_no_new_request_and_maint_stops_the_checks(daemon, backends,
         1,
         "illegal state 'off' (ready, drain or maint)\n",
     )
+
+
+def test_a_server_answering_5xx_in_a_row_is_ejected_then_checked_and_taken_back(daemon, backends):
+    r1, r2 = backends("r1", "r2")
+    d = daemon()
+    port = free_port()
+    d.ok("-A", "-i", "web", "-s", "http", "-l", f"127.0.0.1:{port}")
+    for b in (r1, r2):
+        d.ok("-a", "-i", "web", "-r", b.address)
+    d.ok("--add-rule", "-i", "web", "-p", "^/status/", "-r", r1.address)
+    d.ok("--add-rule", "-i", "web", "-p", ".*", "-r", r2.address)
+    conf = d.ok("-L", "-n").replace(
+        "    server =", "    eject_5xx = 3\n    eject_time = 1\n    server =", 1
+    )
+    path = d.socket.parent / "eject.conf"
+    path.write_text(conf)
+    d.ok("-f", str(path))
+    d.ok("--start")
+    assert [get(port, "/status/500")[0] for _ in range(3)] == [500, 500, 500]
+    assert servers(d)[r1.address]["state"] == "down"
+    assert get(port, "/status/500")[0] == 503  # its rule has no server left: r1 is out
+    assert get(port, "/elsewhere")[0] == 200  # r2, the last server up, is never ejected
+    assert wait_state(d, r1.address, "up", 3) >= 0.5  # after eject_time and a passing check
+    assert get(port, "/status/200")[0] == 200
+    log = _stderr_after_stop(d)
+    assert f"server {r1.address} is down: ejected for 1s: 3 answers 5xx in a row" in log
+    assert f"server {r1.address} is up: ejection over, check passed: connected" in log

@@ -270,3 +270,56 @@ def test_a_raw_tcp_connection_with_no_server_is_counted_by_cause():
     lab.exchange.server_failed(first)
     lab.exchange.server_failed(second)
     assert [(e["cause"], e["retries"]) for e in records.entries] == [("refused", 1)]
+
+
+class WatchedSite(ClockedSite):
+    """A site that keeps what the exchange reports as outliers."""
+
+    def __init__(self, svc) -> None:
+        super().__init__(svc)
+        self.outliers: list[tuple[str, str]] = []
+
+    def outlier(self, server, reason: str) -> None:
+        self.outliers.append((str(server.address), reason))
+
+
+def watched(settings: str) -> tuple[Harness, WatchedSite]:
+    lab = Harness(service(SERVERS + "\n" + settings))
+    site = WatchedSite(lab.site.service)
+    site.now = lab.site.now
+    lab.site = lab.exchange.site = site
+    lab.exchange.start()
+    return lab, site
+
+
+def test_answers_5xx_in_a_row_report_the_server_and_any_other_answer_starts_over():
+    lab, site = watched("    eject_5xx = 3")
+    error = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"
+    for answer in (error, error, OK, error, error):
+        lab.exchange.client_data(GET)
+        lab.exchange.server_data(answer)
+    assert site.outliers == []
+    lab.exchange.client_data(GET)
+    lab.exchange.server_data(error)
+    assert site.outliers == [("127.0.0.1:9001", "3 answers 5xx in a row")]
+    assert lab.service.servers[0].error_streak == 0  # counted anew from here
+
+
+def test_failed_connections_in_a_row_report_the_server_only_when_asked():
+    lab, site = watched("    eject_failures = 2")
+    lab.port.pooled = False
+    first = lab.service.servers[0]
+    for _ in range(2):
+        lab.exchange.client_data(GET)
+        lab.exchange.server_failed(first)
+        lab.exchange.server_ready(False)
+        lab.exchange.server_data(OK)
+    assert site.outliers == [("127.0.0.1:9001", "2 failed connections in a row")]
+    quiet, quiet_site = watched("")
+    quiet.port.pooled = False
+    for _ in range(3):
+        quiet.exchange.client_data(GET)
+        quiet.exchange.server_failed(quiet.service.servers[0])
+        quiet.exchange.server_ready(False)
+        quiet.exchange.server_data(OK)
+    assert quiet_site.outliers == []
