@@ -63,13 +63,24 @@ def wait_checked(d, address: str, seconds: float = 5) -> None:
     pytest.fail(f"{address} passed no check in {seconds}s")
 
 
-def service(d, tmp_path, addresses: list[str], check: str, scheduler: str = "rr") -> int:
+def service(
+    d,
+    tmp_path,
+    addresses: list[str],
+    check: str,
+    scheduler: str = "rr",
+    extra: tuple[str, ...] = (),
+    rules: tuple[tuple[str, str], ...] = (),
+) -> int:
+    """A started service `web` (by a config file, as operators do); returns its port."""
     port = free_port()
     lines = [
         "Virtual web {",
         f"    listen = 127.0.0.1:{port}",
         f"    scheduler = {scheduler}",
+        *[f"    {line}" for line in extra],
         *[f"    server = {a} 1" for a in addresses],
+        *[f'    rule = pattern "{pattern}" use server {a}' for pattern, a in rules],
         f"    check = {check}",
         "}",
     ]
@@ -203,22 +214,20 @@ def test_drain_sends_no_new_request_and_maint_stops_the_checks(daemon, backends,
     )
 
 
-def test_a_server_answering_5xx_in_a_row_is_ejected_then_checked_and_taken_back(daemon, backends):
+def test_a_server_answering_5xx_in_a_row_is_ejected_then_checked_and_taken_back(
+    daemon, backends, tmp_path
+):
     r1, r2 = backends("r1", "r2")
     d = daemon()
-    port = free_port()
-    d.ok("-A", "-i", "web", "-s", "http", "-l", f"127.0.0.1:{port}")
-    for b in (r1, r2):
-        d.ok("-a", "-i", "web", "-r", b.address)
-    d.ok("--add-rule", "-i", "web", "-p", "^/status/", "-r", r1.address)
-    d.ok("--add-rule", "-i", "web", "-p", ".*", "-r", r2.address)
-    conf = d.ok("-L", "-n").replace(
-        "    server =", "    eject_5xx = 3\n    eject_time = 1\n    server =", 1
+    port = service(
+        d,
+        tmp_path,
+        [r1.address, r2.address],
+        "none",
+        "http",
+        extra=("eject_5xx = 3", "eject_time = 1"),
+        rules=(("^/status/", r1.address), (".*", r2.address)),
     )
-    path = d.socket.parent / "eject.conf"
-    path.write_text(conf)
-    d.ok("-f", str(path))
-    d.ok("--start")
     assert [get(port, "/status/500")[0] for _ in range(3)] == [500, 500, 500]
     assert servers(d)[r1.address]["state"] == "down"
     assert get(port, "/status/500")[0] == 503  # its rule has no server left: r1 is out
