@@ -43,7 +43,12 @@ def daemon(tmp_path):
 def lab(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     servers = [start_backend(tmp, name) for name in ("r1", "r2", "r3")]
-    d = start_daemon(tmp, env=ENGINE_BUILDS[request.param])
+    try:
+        d = start_daemon(tmp, env=ENGINE_BUILDS[request.param])
+    except BaseException:  # a daemon that cannot start must not leave its servers running
+        for backend in servers:
+            stop(backend.proc)
+        raise
     lab = Lab(d, servers, tmp)
     yield lab
     lab.close()
