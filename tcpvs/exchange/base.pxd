@@ -62,6 +62,7 @@ cdef class Exchange:
     cdef _failed(self, server)
     cdef _retry(self, failed)
     cdef _open(self)
+    @cython.locals(status_class=int)
     cdef _record(self, int status, int cause, server)
     cdef int _refusal(self) except -1
     cdef _finish(self)

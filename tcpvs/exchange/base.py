@@ -255,9 +255,10 @@ class Exchange:
         if cause != OK:
             stats.causes[cause] += 1
         if 100 <= status < 600:
-            stats.responses[status // 100 - 1] += 1
+            status_class = status // 100 - 1
+            stats.responses[status_class] += 1
             if server is not None:
-                server.responses[status // 100 - 1] += 1
+                server.responses[status_class] += 1
                 if status >= 500:
                     server.error_streak += 1
                     limit = site.service.settings.eject_5xx
