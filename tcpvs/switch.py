@@ -199,7 +199,7 @@ class Switch:
         for listener in list(self._listeners.values()):
             service = listener.service
             for server in service.servers:
-                if service.check is None and server.checks is not None:
+                if service.check_of(server) is None and server.checks is not None:
                     server.checks = None
                     server.health = UP
                     if server.update_state(time.time()):
@@ -240,7 +240,7 @@ class Switch:
         real = None if now is None else now.find_server(server.address)
         if now is None or real is None:
             return
-        check = now.check or CheckSpec("tcp", timeout=EJECTION_PROBE_TIMEOUT)
+        check = now.check_of(real) or CheckSpec("tcp", timeout=EJECTION_PROBE_TIMEOUT)
         result = await probe(check, real.address.host, real.address.port)
         real.ejected_until = 0.0
         if not result.ok:

@@ -40,7 +40,7 @@ def judge(service: Service, server: RealServer, result: CheckResult) -> str | No
     changes the server's health: set `server.health`, log the change with its reason, and
     return the new health (`up` or `down`); else None. (The state follows from the health:
     the caller's, who also tells the scheduler or the workers.)"""
-    check = service.check
+    check = service.check_of(server)
     assert check is not None, "only checked servers are judged"
     now = time.time()
     health = server.checks
@@ -72,20 +72,20 @@ class Checker:
             await asyncio.sleep(RECONCILE_SECONDS)
 
     def reconcile(self) -> None:
-        """Check exactly the servers `servers()` names now, each with its service's check."""
+        """Check exactly the servers `servers()` names now, each with its own check."""
         self.current = {
             (service.ident, server.address): (service, server)
             for service, server in self.servers()
-            if service.check is not None
+            if service.check_of(server) is not None
         }
         for key, (spec, task) in list(self.tasks.items()):
             current = self.current.get(key)
-            if current is None or current[0].check != spec:
+            if current is None or current[0].check_of(current[1]) != spec:
                 task.cancel()
                 del self.tasks[key]
         loop = asyncio.get_running_loop()
-        for key, (service, _) in self.current.items():
-            check = service.check
+        for key, (service, server) in self.current.items():
+            check = service.check_of(server)
             if key not in self.tasks and check is not None:
                 self.tasks[key] = (check, loop.create_task(self._check_forever(key, check)))
 

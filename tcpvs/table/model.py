@@ -74,7 +74,11 @@ class RealServer:
     health: str = UP
     state: str = UP
     since: float = 0.0  # wall time of the last change of `state` (0: none yet)
-    checks: Health | None = None  # its check results, while its service checks it
+    checks: Health | None = None  # its check results, while it is checked
+    # Its own check (`server = ... check SPEC`), in place of its service's when own_check;
+    # None with own_check: this server is not checked (`check none`).
+    own_check: bool = False
+    check: CheckSpec | None = None
     # Passive checks (docs/health.md): answers and connections that failed in a row, how
     # often it was ejected for that, and until when (loop time) the current ejection lasts.
     error_streak: int = 0
@@ -218,6 +222,10 @@ class Service:
     def speaks_http(self) -> bool:
         """HTTP services parse every request; others relay raw TCP (any protocol)."""
         return bool(self.rules) or self.scheduler.http
+
+    def check_of(self, server: RealServer) -> CheckSpec | None:
+        """How `server` is checked: its own check if it has one, else the service's."""
+        return server.check if server.own_check else self.check
 
     def find_server(self, address: Address) -> RealServer | None:
         for server in self.servers:
