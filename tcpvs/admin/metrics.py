@@ -44,6 +44,11 @@ SERVICE_COUNTERS = (
     ("tcpvs_service_sent_bytes", "Bytes sent to clients.", "bytes_out"),
     ("tcpvs_service_error_responses", "Error answers made by the switch itself.", "errors"),
     ("tcpvs_service_retries", "Requests sent again after a server failed them.", "retries"),
+    (
+        "tcpvs_service_retries_denied",
+        "Retries the retry budget refused (the client got the error).",
+        "retries_denied",
+    ),
 )
 SERVER_COUNTERS = (
     ("tcpvs_server_connections", "Connections opened to the server.", "total_conns"),

@@ -60,7 +60,7 @@ cdef class Exchange:
     cdef _take(self, server)
     cdef _give_back(self)
     cdef _failed(self, server)
-    cdef _retry(self, failed)
+    cdef _next_try(self, candidates, Py_ssize_t served, stale=*)
     cdef _open(self)
     @cython.locals(status_class=int)
     cdef _record(self, int status, int cause, server)

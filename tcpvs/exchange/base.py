@@ -224,11 +224,27 @@ class Exchange:
             server.fail_streak = 0
             self.site.outlier(server, f"{limit} failed connections in a row")
 
-    def _retry(self, failed: RealServer) -> None:
-        """The request is sent again after `failed` failed it: counted."""
+    def _next_try(
+        self, candidates: Sequence[RealServer], served: int, stale: RealServer | None = None
+    ) -> RealServer | None:
+        """Where to send the request (raw TCP: connection) that the last server tried failed:
+        a server not tried yet, else `stale` (whose pooled connection had gone stale, so it
+        did not itself fail) when given; None when no try is left (`retries`), no server is,
+        or the service's retry budget is spent (`served`: its requests so far). Counted."""
+        service = self.site.service
+        settings = service.settings
+        if self.retries >= settings.retries:
+            return None
+        server = self._choose(candidates)
+        if server is None:
+            server = stale
+        if server is None or not service.budget.spend(served, settings.retry_budget):
+            return None
+        failed = self.tried[-1]
         self.retries += 1
         failed.retries += 1
-        self.site.service.stats.retries += 1
+        service.stats.retries += 1
+        return server
 
     # -- the request in hand ----------------------------------------------------------------------
 

@@ -41,7 +41,6 @@ cdef class HttpExchange(Exchange):
     cdef bint _ready_to_dispatch(self)
     cdef _scan_body(self)
     cdef bytes _take_body(self)
-    @cython.locals(tried=list)
     cdef _dispatch(self)
     cdef _no_server(self)
     cdef _reach(self, server, bint fresh)

@@ -305,21 +305,15 @@ class HttpExchange(Exchange):
 
     def _dispatch(self) -> None:
         server = self._choose(self.candidates)
-        tried = self.tried
         if server is None:
-            if tried:
-                self._fail(502, REFUSED)
-            else:
-                self._no_server()
-            return
-        if tried:
-            self._retry(tried[-1])
-        self._reach(server, False)
+            self._no_server()
+        else:
+            self._reach(server, False)
 
     def _no_server(self) -> None:
         """No rule matched or no server may take it: the `redirect` server, else 503."""
         redirect = self.site.redirect_server()
-        if redirect is None or redirect in self.tried:
+        if redirect is None:
             self._fail(503, NO_SERVER)
         else:
             self._reach(redirect, False)
@@ -355,10 +349,12 @@ class HttpExchange(Exchange):
     def server_failed(self, server: RealServer) -> None:
         """The server refused the connection, or did not accept it in time."""
         self._failed(server)
-        if server is self.site.redirect_server():
-            self._fail(502, REFUSED)
-        else:
-            self._dispatch()
+        if server is not self.site.redirect_server():
+            retry = self._next_try(self.candidates, self.site.service.stats.requests)
+            if retry is not None:
+                self._reach(retry, False)
+                return
+        self._fail(502, REFUSED)
 
     def server_data(self, data: bytes) -> None:
         state = self.state
@@ -519,23 +515,22 @@ class HttpExchange(Exchange):
         """The server connection in use closed or failed."""
         state = self.state
         if state == SENDING or state == WAITING:
-            # A pooled connection found closed may just have gone stale, or the server may
-            # have started on the request and died: only a request that is safe to repeat
-            # (RFC 9110 9.2.2: idempotent, nothing to resend but its head) is sent again.
+            # The server may have started on the request and died (a pooled connection may
+            # also just have gone stale): only a request that is safe to repeat (RFC 9110
+            # 9.2.2: idempotent, nothing to resend but its head) is sent again, elsewhere.
             req, server = self.req, self.target
             assert req is not None and server is not None, "a request is in flight"
-            if (
-                self.reused
-                and not self.resp_buf
-                and req.body == BODY_NONE
-                and req.method in IDEMPOTENT
-            ):
-                self._give_back()
-                self.port.drop_server()
-                self._retry(server)
-                self._reach(server, True)
-            else:
-                self._fail(502, SERVER_CLOSED)
+            if not self.resp_buf and req.body == BODY_NONE and req.method in IDEMPOTENT:
+                # (Not rested: it accepts connections, and a reset is one request's fate.)
+                self.tried.append(server)
+                stale = server if self.reused else None
+                retry = self._next_try(self.candidates, self.site.service.stats.requests, stale)
+                if retry is not None:
+                    self._give_back()
+                    self.port.drop_server()
+                    self._reach(retry, retry is server)
+                    return
+            self._fail(502, SERVER_CLOSED)
         elif state == RESPONDING:
             assert self.resp is not None, "its head came"
             if self.resp.body == BODY_UNTIL_CLOSE:

@@ -8,4 +8,5 @@ cdef class TcpExchange(Exchange):
     cdef public bytearray pending
 
     cdef _dispatch(self)
+    cdef _connect(self, server, int cause)
     cdef _end(self, int cause)

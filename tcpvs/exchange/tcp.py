@@ -43,21 +43,22 @@ class TcpExchange(Exchange):
         return settings.read_timeout if self.state == TUNNEL else 0.0
 
     def _dispatch(self) -> None:
-        server = self._choose(self.site.service.servers)
-        tried = self.tried
+        self._connect(self._choose(self.site.service.servers), NO_SERVER)
+
+    def _connect(self, server: RealServer | None, cause: int) -> None:
+        """Reach `server`; None: there is none to reach (`cause`), the client is closed."""
         if server is None:
             self.site.service.stats.errors += 1
-            self._end(REFUSED if tried else NO_SERVER)
+            self._end(cause)
             self._close()
             return
-        if tried:
-            self._retry(tried[-1])
         self.target = server
         self.port.open_server(server, True)  # a new connection: raw ones are never pooled
 
     def server_failed(self, server: RealServer) -> None:
         self._failed(server)
-        self._dispatch()
+        service = self.site.service
+        self._connect(self._next_try(service.servers, service.stats.total_conns), REFUSED)
 
     def server_ready(self, reused: bool) -> None:
         assert self.target is not None, "ready only after a server was asked for"

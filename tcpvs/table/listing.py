@@ -60,7 +60,7 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         ),
         "servers": [server_snapshot(s) for s in service.servers],
         "rules": [rule_snapshot(rule) for rule in service.rules],
-        "stats": service.stats.as_dict(),
+        "stats": {**service.stats.as_dict(), "retries_denied": service.budget.denied},
     }
 
 

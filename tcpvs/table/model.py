@@ -14,6 +14,7 @@ import regex
 
 from tcpvs.health.spec import CheckSpec
 from tcpvs.table.addr import Address
+from tcpvs.table.budget import RetryBudget
 from tcpvs.table.counters import (
     CAUSES,
     STATUS_CLASSES,
@@ -217,6 +218,7 @@ class Service:
     running: bool = False
     stats: ServiceStats = field(default_factory=ServiceStats)
     check: CheckSpec | None = None  # how its servers are checked (None: they are not)
+    budget: RetryBudget = field(default_factory=RetryBudget)
 
     @property
     def speaks_http(self) -> bool:

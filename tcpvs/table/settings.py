@@ -67,6 +67,9 @@ class Settings:
         0, 0, 1000, "consecutive failed connections that eject a server (0: off)"
     )
     eject_time: float = _setting(30.0, 0.1, 3600, "seconds of a first ejection (doubled each time)")
+    retries: int = _setting(2, 0, 100, "times a failed request is sent again (to other servers)")
+    retry_budget: float = _setting(20.0, 0, 100, "retries as a share of requests, per cent")
+    slowstart: float = _setting(0.0, 0, 3600, "seconds a server back up ramps to its weight")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` (values already checked with check_setting)."""

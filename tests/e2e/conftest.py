@@ -10,11 +10,12 @@ from tests.support.procs import ENGINE_BUILDS, Backend, Daemon, start_backend, s
 
 @pytest.fixture
 def backends(tmp_path):
-    """`backends("r1", "r2", raw=False)` starts real servers; all are stopped after the test."""
+    """`backends("r1", "r2", raw=False, options=())` starts real servers (`options`: of
+    tests.support.backend); all are stopped after the test."""
     started: list[Backend] = []
 
-    def start(*names: str, raw: bool = False) -> list[Backend]:
-        new = [start_backend(tmp_path, name, raw=raw) for name in names]
+    def start(*names: str, raw: bool = False, options: tuple[str, ...] = ()) -> list[Backend]:
+        new = [start_backend(tmp_path, name, raw=raw, options=options) for name in names]
         started.extend(new)
         return new
 

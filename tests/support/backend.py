@@ -20,6 +20,7 @@ did not) reach a server. Paths:
   anything else    "NAME METHOD PATH\\n"
 Every log line has the request's `sha256` (of its body) and `id` (the query's id=, if any).
 --idle-close S closes a keep-alive connection left idle S seconds, as servers do.
+--hang-up logs every request, then closes its connection without answering (a broken server).
 Raw mode (--raw): send "NAME\\n", echo bytes, and on the client's half-close send "bye\\n".
 It prints "ready PORT" on stdout once listening.
 """
@@ -63,10 +64,11 @@ def chunked(request_id: str, body: bytes) -> bytes:
 
 
 class HttpBackend(asyncio.Protocol):
-    def __init__(self, name: str, log, idle_close: float = 0) -> None:
+    def __init__(self, name: str, log, idle_close: float = 0, hang_up: bool = False) -> None:
         self.name = name.encode()
         self.log = log
         self.idle_close = idle_close
+        self.hang_up = hang_up
         self.idle_timer: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
@@ -141,6 +143,9 @@ class HttpBackend(asyncio.Protocol):
             + "\n"
         )
         self.log.flush()
+        if self.hang_up:
+            self.transport.close()
+            return
         body, self.body = bytes(self.body), bytearray()
         asyncio.get_running_loop().create_task(
             self._respond(method, path, headers, body, keep_alive)
@@ -266,13 +271,14 @@ async def main() -> None:
     parser.add_argument("--log", default="/dev/null")
     parser.add_argument("--raw", action="store_true")
     parser.add_argument("--idle-close", type=float, default=0)
+    parser.add_argument("--hang-up", action="store_true")
     args = parser.parse_args()
     log = open(args.log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
 
     def protocol() -> asyncio.Protocol:
         if args.raw:
             return RawBackend(args.name, log)
-        return HttpBackend(args.name, log, args.idle_close)
+        return HttpBackend(args.name, log, args.idle_close, args.hang_up)
 
     server = await asyncio.get_running_loop().create_server(
         protocol, args.host, args.port, reuse_address=True

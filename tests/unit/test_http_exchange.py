@@ -176,6 +176,9 @@ def test_101_turns_the_connection_into_a_tunnel_with_what_the_client_sent_after(
     assert lab.service.servers[0].conns == 0
 
 
+ONE_SERVER = "    server = 127.0.0.1:9001 1"
+
+
 @pytest.mark.parametrize(
     ("method", "replayed"), [(b"GET", True), (b"DELETE", True), (b"POST", False)]
 )
@@ -185,28 +188,103 @@ def test_only_a_safe_request_is_sent_again_when_a_pooled_connection_was_stale(me
     lab.exchange.client_data(method + b" /p HTTP/1.1\r\nHost: t\r\n" + length + b"\r\n")
     lab.port.take()
     lab.exchange.server_ended()
-    if replayed:
-        assert lab.port.take() == [("drop", None), ("open", ("127.0.0.1:9001", True))]
-        lab.exchange.server_ready(False)
+    first, second = lab.service.servers
+    if replayed:  # on the other server (pooled), the stale one not rested: it did not fail
+        assert lab.port.take() == [
+            ("drop", None),
+            ("open", ("127.0.0.1:9002", False)),
+            ("server", method + b" /p HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\n\r\n"),
+        ]
         lab.exchange.server_data(OK)
         assert ("client", OK) in lab.port.take()
+        assert (first.retries, lab.service.stats.retries, first.failures) == (1, 1, 0)
     else:
         assert lab.port.take() == [
             ("client", error_response(502)),
             ("drop", None),
             ("close", None),
         ]
-    assert lab.service.servers[0].conns == 0
+    assert first.conns == second.conns == 0
 
 
-def test_a_fresh_connection_closed_before_any_answer_is_502_not_sent_again():
+def test_a_stale_pooled_connection_to_the_only_server_is_replaced_by_a_fresh_one():
+    lab = started(ONE_SERVER)
+    lab.exchange.client_data(GET)
+    lab.port.take()
+    lab.exchange.server_ended()
+    assert lab.port.take() == [("drop", None), ("open", ("127.0.0.1:9001", True))]
+    lab.exchange.server_ready(False)
+    lab.exchange.server_data(OK)
+    assert ("client", OK) in lab.port.take()
+
+
+@pytest.mark.parametrize(("method", "replayed"), [(b"GET", True), (b"POST", False)])
+def test_a_fresh_connection_closed_before_any_answer_sends_a_safe_request_elsewhere(
+    method, replayed
+):
     lab = started()
+    lab.port.pooled = False
+    length = b"Content-Length: 0\r\n" if method == b"POST" else b""
+    lab.exchange.client_data(method + b" /p HTTP/1.1\r\nHost: t\r\n" + length + b"\r\n")
+    lab.exchange.server_ready(False)
+    lab.port.take()
+    lab.exchange.server_ended()
+    first = lab.service.servers[0]
+    if replayed:  # to the other server
+        assert lab.port.take() == [("drop", None), ("open", ("127.0.0.1:9002", False))]
+        assert first.retries == 1
+    else:
+        assert lab.port.take()[0] == ("client", error_response(502))
+        assert lab.service.stats.retries == 0
+
+
+def test_a_fresh_connection_to_the_only_server_closed_before_any_answer_is_502():
+    lab = started(ONE_SERVER)
     lab.port.pooled = False
     lab.exchange.client_data(GET)
     lab.exchange.server_ready(False)
     lab.port.take()
     lab.exchange.server_ended()
     assert lab.port.take()[0] == ("client", error_response(502))
+
+
+THREE_SERVERS = SERVERS + "\n    server = 127.0.0.1:9003 1\n    server = 127.0.0.1:9004 1"
+
+
+@pytest.mark.parametrize(("retries", "opened"), [(2, 3), (1, 2), (0, 1)])
+def test_a_request_is_tried_on_at_most_retries_plus_one_servers_each_different(retries, opened):
+    lab = started(THREE_SERVERS + f"\n    retries = {retries}")
+    lab.port.pooled = False
+    lab.exchange.client_data(GET)
+    for server in lab.service.servers[:opened]:
+        lab.exchange.server_failed(server)
+    actions = lab.port.take()
+    tried = [arg[0] for name, arg in actions if name == "open"]
+    assert tried == [f"127.0.0.1:900{i}" for i in range(1, opened + 1)]
+    assert actions[-3] == ("client", error_response(502))
+    assert lab.service.stats.retries == retries == len(tried) - 1
+
+
+def test_the_retry_budget_caps_retries_at_a_share_of_requests_after_a_burst():
+    svc = service(THREE_SERVERS)
+    granted = 0
+    for _ in range(200):  # every server refuses every request: a full outage
+        lab = Harness(svc)
+        lab.port.pooled = False
+        lab.exchange.start()
+        lab.exchange.client_data(GET)
+        for server in svc.servers:
+            if lab.exchange.state == http1.CLOSED:
+                break
+            lab.exchange.server_failed(server)
+            server.down_until = 0.0  # (keep every server a candidate: only the budget says no)
+        granted += lab.exchange.retries
+        assert lab.port.sent_to_client().startswith(b"HTTP/1.1 502")
+    assert svc.stats.requests == 200
+    # Without a budget: 2 retries for each of the 200. With it: the burst, then 20 %.
+    assert granted == svc.stats.retries
+    assert 10 + 200 * 0.2 - 2 <= granted <= 10 + 200 * 0.2
+    assert svc.budget.denied >= 200 - granted // 2
 
 
 def test_a_refused_server_rests_and_the_next_one_is_tried_then_502():
@@ -367,9 +445,11 @@ def test_every_server_taken_is_given_back_exactly_once_and_the_scheduler_hears_b
     lab = started(SERVERS, scheduler="ledger")
     served(lab)  # answered
     lab.exchange.client_data(GET)
-    lab.exchange.server_ended()  # stale: replayed
+    lab.exchange.server_ended()  # stale: sent to the other server (pooled too)
+    lab.exchange.server_ended()  # stale again: no other server, so a fresh connection
     lab.exchange.server_ready(False)
-    lab.exchange.server_ended()  # then failed: 502
+    lab.exchange.server_ended()  # then failed: no try left, 502
+    assert lab.port.sent_to_client().endswith(error_response(502))
     pairs = [name for name, _ in Ledger.log]
-    assert pairs == ["taken", "released"] * 3
+    assert pairs == ["taken", "released"] * 4
     assert all(s.conns == 0 for s in lab.service.servers)

@@ -3,6 +3,7 @@ reached, then a tunnel; a refused server is skipped, none left closes the client
 
 from __future__ import annotations
 
+from tcpvs.exchange.base import CLOSED
 from tests.unit.exchange_port import service, start_tcp
 
 SERVERS = "    server = 127.0.0.1:9001 1\n    server = 127.0.0.1:9002 1"
@@ -41,3 +42,15 @@ def test_a_tunnel_idle_past_read_timeout_is_cut():
     assert not lab.expire(20)
     assert lab.expire(10)
     assert lab.port.take() == [("drop", None), ("abort", None)]
+
+
+def test_a_connection_is_tried_on_at_most_retries_plus_one_servers():
+    more = SERVERS + "\n    server = 127.0.0.1:9003 1\n    retries = 1"
+    lab = start_tcp(service(more, "wlc"))
+    first, second, _ = lab.service.servers
+    lab.exchange.server_failed(first)
+    lab.exchange.server_failed(second)
+    opened = [arg[0] for name, arg in lab.port.take() if name == "open"]
+    assert opened == ["127.0.0.1:9001", "127.0.0.1:9002"]  # not 9003: one retry only
+    assert lab.service.stats.retries == first.retries == 1
+    assert lab.exchange.state == CLOSED
