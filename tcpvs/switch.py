@@ -21,6 +21,7 @@ from tcpvs.health.spec import CheckSpec
 from tcpvs.health.state import Health
 from tcpvs.observe.access import AccessLog
 from tcpvs.proxy.listener import ServiceListener
+from tcpvs.table import slowstart
 from tcpvs.table.addr import Address, format_address, parse_address
 from tcpvs.table.listing import snapshot
 from tcpvs.table.model import DEFAULT_SERVER_PORT, DOWN, UP, RealServer, Rule, Service
@@ -68,6 +69,7 @@ class Switch:
         self.checks = checks
         self._checker: Checker | None = None
         self._ejections: set[asyncio.Task[None]] = set()
+        self._ramping: asyncio.Task[None] | None = None  # steps the slow starts going on
         self._listeners: dict[str, ServiceListener] = {}
         self._draining: set[asyncio.Task] = set()
 
@@ -120,8 +122,14 @@ class Switch:
 
     # -- servers and rules ------------------------------------------------------------------
 
-    async def add_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
-        return self.table.add_server(ident, server, weight)
+    async def add_server(
+        self,
+        ident: str,
+        server: str | Address,
+        weight: int = 1,
+        check: str | CheckSpec | None = None,
+    ) -> RealServer:
+        return self.table.add_server(ident, server, weight, check)
 
     async def edit_server(
         self,
@@ -129,10 +137,13 @@ class Switch:
         server: str | Address,
         weight: int | None = None,
         state: str | None = None,
+        check: str | CheckSpec | None = None,
     ) -> RealServer:
         found = self._find_server(ident, server)
         before = None if found is None else found.state
-        real = self.table.edit_server(ident, server, weight, state)  # (its errors, if any)
+        real = self.table.edit_server(ident, server, weight, state, check)  # (errors, if any)
+        if real.state != before and real.state == UP:
+            self._slow_start(self.table.service(ident), real)
         if self.checks and real.state != before:
             log.warning(
                 "service %s: server %s is %s (tcpvsadm --state %s)",
@@ -162,8 +173,7 @@ class Switch:
         if real.ejected_until:
             return  # ejected by this process's own observation: its probe ends that
         real.health = health
-        if real.update_state(time.time()):
-            service.scheduler.server_changed(real)
+        self._restate(service, real)
 
     async def delete_server(self, ident: str, server: str | Address) -> RealServer:
         return self.table.delete_server(ident, server)
@@ -202,15 +212,14 @@ class Switch:
                 if service.check_of(server) is None and server.checks is not None:
                     server.checks = None
                     server.health = UP
-                    if server.update_state(time.time()):
-                        service.scheduler.server_changed(server)
+                    self._restate(service, server)
                 yield service, server
 
     def _report(self, service: Service, server: RealServer, result: CheckResult) -> None:
         if server.ejected_until:
             return  # ejected: its own probe decides when the ejection ends
-        if judge(service, server, result) is not None and server.update_state(time.time()):
-            service.scheduler.server_changed(server)
+        if judge(service, server, result) is not None:
+            self._restate(service, server)
 
     # -- passive checks -------------------------------------------------------------------
 
@@ -252,10 +261,37 @@ class Switch:
 
     def _set_health(self, service: Service, server: RealServer, health: str, why: str) -> None:
         server.health = health
-        if server.update_state(time.time()):
-            service.scheduler.server_changed(server)
+        self._restate(service, server)
         where = f"service {service.ident}: server {format_address(server.address)}"
         log.warning("%s is %s: %s", where, server.state, why)
+
+    # -- states and slow start ----------------------------------------------------------------
+
+    def _restate(self, service: Service, server: RealServer) -> None:
+        """The server's health or admin state changed: its state follows, the scheduler is
+        told, and a server back `up` starts its slow start."""
+        if server.update_state(time.time()):
+            service.scheduler.server_changed(server)
+            if server.state == UP:
+                self._slow_start(service, server)
+
+    def _slow_start(self, service: Service, server: RealServer) -> None:
+        if slowstart.begin(service, server, time.monotonic()):
+            self._keep_ramping()
+
+    def _keep_ramping(self) -> None:
+        if self._ramping is None:
+            self._ramping = asyncio.get_running_loop().create_task(self._ramp())
+
+    async def _ramp(self) -> None:
+        """Step the slow starts of the table (as it is at each step) until none is left."""
+        try:
+            going = True
+            while going:
+                await asyncio.sleep(slowstart.RAMP_STEP)
+                going = slowstart.step(self.table.services.values(), time.monotonic())
+        finally:
+            self._ramping = None
 
     async def _open(self, service: Service) -> ServiceListener:
         # No two services of the table overlap (Table refuses it), so SO_REUSEPORT never
@@ -320,6 +356,8 @@ class Switch:
                 running.adopt(new_service)
                 self._wire(running)
         self.table = new_table
+        if any(s.ramp_start for svc in new_table.services.values() for s in svc.servers):
+            self._keep_ramping()  # slow starts carried over go on from where they were
 
     def snapshot(self, ident: str | None = None) -> dict[str, Any]:
         return {**snapshot(self.table, ident), "reloads": dict(self.loads)}
@@ -337,6 +375,8 @@ class Switch:
             self._checker = None
         for task in list(self._ejections):
             task.cancel()
+        if self._ramping is not None:
+            self._ramping.cancel()
 
 
 def _server_address(server: str | Address) -> Address:

@@ -97,7 +97,8 @@ SOCKET = Option("socket", None, "--socket", "path", "tcpvsd's control socket ({s
 MORE_HELP = {
     "scheduler": f"the default scheduler is {DEFAULT_SCHEDULER}.",
     "socket": f"default: $TCPVS_SOCKET, else {DEFAULT_SOCKET}",
-    "check": '"http [GET] [/path] [expect 200-399] [interval 2] [timeout 1] [rise 2] [fall 3]"',
+    "check": '"http [GET] [/path] [expect 200-399] [interval 2] [timeout 1] [rise 2] [fall 3]"'
+    "\n" + " " * 38 + "with -a/-e: one server's own; default: its service's again",
 }
 
 _SERVICE = ("scheduler", "port", "listen", "check")
@@ -123,7 +124,12 @@ COMMANDS = (
     Command("delete_service", "-D", "--delete-service", "delete virtual service", ("ident",)),
     Command("flush", "-F", "--flush", "flush the whole table"),
     Command(
-        "add_server", "-a", "--add-server", "add real server with options", _SERVER, ("weight",)
+        "add_server",
+        "-a",
+        "--add-server",
+        "add real server with options",
+        _SERVER,
+        ("weight", "check"),
     ),
     Command(
         "edit_server",
@@ -131,7 +137,7 @@ COMMANDS = (
         "--edit-server",
         "edit real server with options",
         _SERVER,
-        ("weight", "state"),
+        ("weight", "state", "check"),
     ),
     Command("delete_server", "-d", "--delete-server", "delete real server", _SERVER),
     Command("add_rule", None, "--add-rule", "add rule into virtual service", _RULE, ("match",)),
@@ -179,7 +185,7 @@ def help_text() -> str:
         f"  {PROG} -A|E -i ident [-s scheduler] [-P port] [-l address[:port]] [--check check]",
         f"  {PROG} -D -i ident",
         f"  {PROG} -F",
-        f"  {PROG} -a|e -i ident -r server-address [-w weight]",
+        f"  {PROG} -a|e -i ident -r server-address [-w weight] [--check check|default]",
         f"  {PROG} -e -i ident -r server-address --state ready|drain|maint [-w weight]",
         f"  {PROG} -d -i ident -r server-address",
         f"  {PROG} --add-rule -i ident -p pattern -r server-address [-m match-num]",

@@ -12,7 +12,8 @@ Choosing, per client connection (raw TCP) or per request (HTTP):
    resting after a refused connection, then calls `select(candidates, ctx)` with the rest
    (possibly empty). It is a read-only sequence: when nothing was dropped it is the rule's (or
    service's) own server list, not a copy, so a scheduler must not modify it. A failed attempt
-   calls `select` again with the same `ctx`.
+   calls `select` again with the same `ctx`. Weigh by `server.weight`: the configured weight,
+   or a share of it (a float) while the server ramps up after coming back (slow start).
 3. For HTTP, before sending the response head to the client it calls `response_headers(ctx,
    server)` and inserts the returned header lines (chttp's cookie).
 

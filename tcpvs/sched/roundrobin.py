@@ -64,7 +64,7 @@ class WrrScheduler(Scheduler):
     http = False
 
     def __init__(self) -> None:
-        self._current: dict[RealServer, int] = {}
+        self._current: dict[RealServer, float] = {}
 
     def select(self, servers: Sequence[RealServer], ctx: ScheduleContext) -> RealServer | None:
         if not servers:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tcpvs.errors import ConfigError, ListenConflict, TableError
-from tcpvs.health.spec import parse_check
+from tcpvs.health.spec import CheckSpec, format_check, parse_check
 from tcpvs.table.addr import Address, AddressError, parse_address
 from tcpvs.table.model import (
     DEFAULT_PORT,
@@ -26,7 +26,7 @@ SYNTAX = {
     "listen": "listen = host[:port]",
     "scheduler": "scheduler = name",
     "redirect": "redirect = host[:port]",
-    "server": "server = host[:port] [weight]",
+    "server": "server = host[:port] [weight] [check SPEC]",
     "rule": 'rule = pattern "regex" [match n] use server host[:port]',
     "check": "check = http [METHOD] [PATH] [expect CODES] ... | tcp ... | none",
 }
@@ -100,7 +100,7 @@ class ServiceDecl:
     line: int
     options: dict[str, Any] = field(default_factory=dict)  # Table.add_service keywords
     lines: dict[str, int] = field(default_factory=dict)  # option -> line it was set on
-    servers: list[tuple[int, Address, int]] = field(default_factory=list)
+    servers: list[tuple[int, Address, int, str | None]] = field(default_factory=list)
     rules: list[tuple[int, str, int, Address]] = field(default_factory=list)
 
 
@@ -221,16 +221,26 @@ class _Parser:
         decl.options["redirect"] = self.address(line, "redirect", text, REDIRECT_DEFAULT_PORT)
 
     def server(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
-        self.expect(line, "server", values, 1, 2)
+        # host[:port] [weight] [check SPEC...]: the server's own check, else its service's
+        words = [t.text.lower() for t in values]
+        own = words.index("check", 1) if "check" in words[1:] else len(values)
+        self.expect(line, "server", values[:own], 1, 2)
         address = self.address(line, "server", values[0].text, DEFAULT_SERVER_PORT)
-        weight = self.number(line, "weight", values[1].text, MAX_WEIGHT) if len(values) > 1 else 1
-        decl.servers.append((line, address, weight))
+        weight = self.number(line, "weight", values[1].text, MAX_WEIGHT) if own > 1 else 1
+        check = None  # (its service's)
+        if own < len(values):  # its own, as text: `none` is a check too
+            check = format_check(self.check_spec(line, values[own + 1 :]))
+        decl.servers.append((line, address, weight, check))
 
     def check(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        decl.options["check"] = self.check_spec(line, values)
+
+    def check_spec(self, line: int, values: list[Token]) -> CheckSpec | None:
+        """`none` or a check's spec (an empty one: a syntax error)."""
         self.expect(line, "check", values, 1, 64)
         text = " ".join(_unquoted_text(t) for t in values)
         try:
-            decl.options["check"] = parse_check(text)
+            return parse_check(text)
         except ValueError as exc:
             raise self.error(line, str(exc)) from None
 
@@ -287,8 +297,8 @@ def parse_config(text: str, filename: str) -> Table:
                 line = decl.lines.get("scheduler", decl.line)
             raise ConfigError(filename, line, str(exc)) from None
         decls[decl.ident] = decl
-        for line, address, weight in decl.servers:
-            _apply(filename, line, table.add_server, decl.ident, address, weight)
+        for line, address, weight, check in decl.servers:
+            _apply(filename, line, table.add_server, decl.ident, address, weight, check)
         for line, pattern, match, address in decl.rules:
             _apply(filename, line, table.add_rule, decl.ident, pattern, address, match)
     return table

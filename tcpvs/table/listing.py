@@ -26,13 +26,17 @@ def server_snapshot(server: RealServer) -> dict[str, Any]:
     return {
         "host": server.address.host,
         "port": server.address.port,
-        "weight": server.weight,
+        "weight": server.configured,
+        # what schedulers use now: less than `weight` during a slow start
+        "effective_weight": server.weight,
         "state": server.state,
         "admin": server.admin,
         "health": server.health,
         "since": server.since or None,
         "check": None if checks is None or checks.last is None else checks.last.as_dict(),
         "checks": None if checks is None else {"passed": checks.passed, "failed": checks.failed},
+        # its own check (`none`: not checked), None: its service's
+        "own_check": format_check(server.check) if server.own_check else None,
         "stats": server.stats(),
     }
 
@@ -142,10 +146,19 @@ def _service_stats(svc: dict[str, Any]) -> str:
 def _server_stats(server: dict[str, Any]) -> str:
     s = server["stats"]
     return (
-        f"  # {server.get('state', UP)}{_check_summary(server)}: connections {s['conns']}"
+        f"  # {server.get('state', UP)}{_ramp_summary(server)}{_check_summary(server)}:"
+        f" connections {s['conns']}"
         f" active / {s['total_conns']} total, requests {s['requests']}, bytes in"
         f" {s['bytes_in']} / out {s['bytes_out']}, failures {s['failures']}"
     )
+
+
+def _ramp_summary(server: dict[str, Any]) -> str:
+    """`, slow start 40 %` after a server's state while it ramps up."""
+    effective, weight = server.get("effective_weight", 0), server["weight"]
+    if weight <= 0 or effective >= weight:
+        return ""
+    return f", slow start {100 * effective / weight:.0f} %"
 
 
 def _check_summary(server: dict[str, Any]) -> str:
@@ -177,6 +190,8 @@ def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = Fals
         lines.append(f"{INDENT}check = {svc['check']}")
     for server in svc["servers"]:
         line = f"{INDENT}server = {_address(server, numeric)} {server['weight']}"
+        if server.get("own_check"):
+            line += f" check {server['own_check']}"
         lines.append(line + (_server_stats(server) if stats else ""))
     hhttp = svc["scheduler"].lower() == "hhttp"
     for rule in svc["rules"]:

@@ -42,6 +42,9 @@ DEFAULT_PATTERNS = (".*", "^/.*")
 UP, DOWN, DRAIN, MAINT, READY = "up", "down", "drain", "maint", "ready"
 ADMIN_STATES = (READY, DRAIN, MAINT)
 
+# The share of its weight a server starts a slow start with (HAProxy starts near 0 too).
+RAMP_FLOOR = 0.05
+
 # The totals a service and a server both count (live counts, like `conns`, are not totals).
 TOTALS = ("total_conns", "requests", "bytes_in", "bytes_out")
 
@@ -60,7 +63,11 @@ class RealServer:
     """A real server of one service, with the live counters schedulers and stats read."""
 
     address: Address
-    weight: int = 1
+    # What schedulers read: the operator's weight (`configured`), or a share of it while the
+    # server ramps up after coming back (slow start: ramp()).
+    weight: float = 1
+    configured: int = -1  # the operator's weight (`server = ADDR W`, -w); -1: `weight`'s
+    ramp_start: float = 0.0  # monotonic time its slow start began (0: none going on)
     conns: int = 0  # connections (raw TCP) or requests (HTTP) being relayed right now
     total_conns: int = 0  # connections opened to this server since it was added
     requests: int = 0  # HTTP requests sent
@@ -90,6 +97,27 @@ class RealServer:
     first_byte: Histogram = field(default_factory=Histogram)  # request head -> response head
     duration: Histogram = field(default_factory=Histogram)  # first request byte -> answer end
 
+    def __post_init__(self) -> None:
+        if self.configured < 0:
+            self.configured = int(self.weight)
+
+    def set_weight(self, weight: int) -> None:
+        """The operator's new weight, in force at once (a slow start goes on from it)."""
+        self.configured = weight
+        self.weight = weight
+
+    def ramp(self, now: float, seconds: float) -> bool:
+        """Set the weight a slow start of `seconds` gives at monotonic time `now`: from
+        RAMP_FLOOR of the configured weight up to all of it, in proportion to the time since
+        it began. True while it goes on."""
+        elapsed = now - self.ramp_start
+        if elapsed >= seconds:
+            self.weight = self.configured
+            self.ramp_start = 0.0
+            return False
+        self.weight = self.configured * max(elapsed / seconds, RAMP_FLOOR)
+        return True
+
     def stats(self) -> dict[str, Any]:
         return {
             **_values(self, ("conns", *TOTALS, "failures", "retries")),
@@ -115,7 +143,7 @@ class RealServer:
         """Go on counting from `old`'s totals (a reload replaced it; live counts start anew)."""
         _carry(self, old, (*TOTALS, "failures", "retries"))
         _carry(self, old, ("admin", "health", "state", "since", "down_until", "checks"))
-        _carry(self, old, ("ejections", "ejected_until"))
+        _carry(self, old, ("ejections", "ejected_until", "ramp_start"))
         add_counts(self.responses, old.responses)
         self.first_byte.add(old.first_byte)
         self.duration.add(old.duration)

@@ -71,6 +71,17 @@ def _check(spec: str | CheckSpec | None) -> CheckSpec | None:
         raise TableError(f"illegal check '{spec}': {exc}") from None
 
 
+SERVICE_CHECK = "default"  # a server's --check that hands it back to its service's check
+
+
+def _own_check(spec: str | CheckSpec) -> tuple[bool, CheckSpec | None]:
+    """A server's (own_check, check) from its `--check`: a spec, `none` (not checked) or
+    `default` (its service's check)."""
+    if isinstance(spec, str) and spec.strip().lower() == SERVICE_CHECK:
+        return False, None
+    return True, _check(spec)
+
+
 def _listen(current: Address | None, listen: str | Address | None, port: int | None) -> Address:
     """The listen address from `-l host[:port]` and `-P port` (the -l port wins)."""
     base = current or Address("0.0.0.0", DEFAULT_PORT)
@@ -189,13 +200,22 @@ class Table:
 
     # -- real servers ---------------------------------------------------------------------
 
-    def add_server(self, ident: str, server: str | Address, weight: int = 1) -> RealServer:
+    def add_server(
+        self,
+        ident: str,
+        server: str | Address,
+        weight: int = 1,
+        check: str | CheckSpec | None = None,
+    ) -> RealServer:
+        """Add a real server; `check`: its own check (else its service's), as edit_server."""
         service = self._service_for_server(ident)
         address = _address(server, DEFAULT_SERVER_PORT, "illegal address:port specified")
         weight = _weight(weight)
+        own = (False, None) if check is None else _own_check(check)
         if service.find_server(address) is not None:
             raise TableError("Destination already exists")
         real = RealServer(address, weight)
+        real.own_check, real.check = own
         service.servers.append(real)
         service.scheduler.server_added(real)
         return real
@@ -213,17 +233,22 @@ class Table:
         server: str | Address,
         weight: int | None = None,
         state: str | None = None,
+        check: str | CheckSpec | None = None,
     ) -> RealServer:
-        """Change a server's weight (KTCPVS's `-e` without `-w` sets 1) and/or its
-        administrative state (`ready`, `drain`, `maint`; the weight then stays unless given)."""
+        """Change a server's weight (KTCPVS's `-e` without `-w` sets 1), its administrative
+        state (`ready`, `drain`, `maint`) and/or its own check (a spec, `none`: not checked,
+        `default`: its service's); with a state or a check the weight stays unless given."""
         service = self._service_for_server(ident)
         real = self._existing_server(service, server)
         if state is not None and state not in ADMIN_STATES:
             raise TableError(f"illegal state '{state}' (ready, drain or maint)")
-        if weight is None and state is None:
+        own = None if check is None else _own_check(check)
+        if weight is None and state is None and check is None:
             weight = 1
-        new_weight = real.weight if weight is None else _weight(weight)
-        real.weight = new_weight
+        if weight is not None:
+            real.set_weight(_weight(weight))
+        if own is not None:
+            real.own_check, real.check = own
         if state is not None:
             real.admin = state
             real.update_state(time.time())

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import urllib.request
+from collections import Counter
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -182,3 +183,45 @@ def test_a_server_answering_5xx_in_a_row_is_ejected_then_checked_and_taken_back(
     log = _stderr_after_stop(d)
     assert f"server {r1.address} is down: ejected for 1s: 3 answers 5xx in a row" in log
     assert f"server {r1.address} is up: ejection over, check passed: connected" in log
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_server_back_up_ramps_up_over_slowstart(daemon, backends, tmp_path, workers):
+    r1, r2 = backends("r1", "r2")
+    d = daemon("--workers", str(workers))
+    extra = ("slowstart = 5",)
+    port = service(d, tmp_path, [r1.address, r2.address], f"tcp {FAST}", "wrr", extra)
+    wait_checked(d, r1.address)
+    stop(r1.proc)
+    wait_state(d, r1.address, "down", LIMIT + 0.5)
+    revived = start_backend(tmp_path, "r1-again", port=r1.port)
+    try:
+        wait_state(d, r1.address, "up", LIMIT + 0.5)
+        early = Counter(backend_of(port) for _ in range(40))  # in its first second or so
+        assert "slow start" in d.ok("-L", "--stats")
+        end = time.monotonic() + 5 + 1
+        while servers(d)[r1.address]["effective_weight"] < 1 and time.monotonic() < end:
+            time.sleep(0.1)
+        late = Counter(backend_of(port) for _ in range(40))
+    finally:
+        stop(revived.proc)
+    # wrr at a fifth of its weight or less: at most a sixth of the connections, then half.
+    assert early["r1-again"] <= 40 // 6, early
+    assert late["r1-again"] == 20, late
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_servers_own_check_overrides_its_services(daemon, backends, tmp_path, workers):
+    r1, r2 = backends("r1", "r2")
+    d = daemon("--workers", str(workers))
+    service(d, tmp_path, [r1.address, r2.address], f"tcp {FAST}")
+    d.ok("-e", "-i", "web", "-r", r1.address, "--check", f"http GET /status/503 {FAST}")
+    wait_state(d, r1.address, "down", LIMIT + 0.5)
+    info = servers(d)
+    assert info[r1.address]["check"]["status"] == 503 and info[r2.address]["state"] == "up"
+    assert info[r1.address]["weight"] == 1  # --check alone keeps the weight
+    listing = d.ok("-L", "-n")
+    assert f"    server = {r1.address} 1 check http GET /status/503 expect 200-399 " in listing
+    d.ok("-e", "-i", "web", "-r", r1.address, "--check", "default")  # the service's tcp again
+    wait_state(d, r1.address, "up", LIMIT + 0.5)
+    assert f"server = {r1.address} 1\n" in d.ok("-L", "-n")

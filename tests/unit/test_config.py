@@ -240,7 +240,11 @@ BLOCK_ERRORS = [
         "illegal connect_timeout '0' (connect_timeout must be between 0.001 and 3600)",
     ),
     (["redirect = ::1:80:x"], 2, "illegal redirect address '::1:80:x'"),
-    (["server = 1.2.3.4:80 1 2"], 2, "syntax error, expected 'server = host[:port] [weight]'"),
+    (
+        ["server = 1.2.3.4:80 1 2"],
+        2,
+        "syntax error, expected 'server = host[:port] [weight] [check SPEC]'",
+    ),
     (["server = 1.2.3.4:80 65536"], 2, "illegal weight '65536' (0..65535)"),
     (["server = 1.2.3.4:80 -1"], 2, "illegal weight '-1' (0..65535)"),
     (

@@ -174,6 +174,7 @@ def _counted(requests: int, failures: int) -> dict:
         server.conns, server.total_conns, server.requests = i, i + 1, requests + i
         server.bytes_in, server.bytes_out, server.failures = 100 * i, 200 * i, failures
         server.retries, server.responses[4] = failures, i
+        service.budget.denied = failures
         for _ in range(requests):
             observe(server.duration, 0.003)  # the 0.005 bucket (index 3)
     return snapshot(table)
@@ -193,6 +194,7 @@ def test_merge_snapshots_sums_every_counter_and_keeps_the_table():
         "errors": 6,
         "retries": 0,
         "responses": {"1xx": 0, "2xx": 42, "3xx": 0, "4xx": 0, "5xx": 0},
+        "retries_denied": 6,
         "causes": {**no_causes, "refused": 6},
     }
     empty = {"buckets": [0] * (len(LATENCY_BOUNDS) + 1), "sum": 0.0}

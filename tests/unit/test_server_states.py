@@ -106,3 +106,60 @@ def test_a_bad_check_is_an_error_at_its_line(check, message):
     with pytest.raises(ConfigError) as error:
         parse_config(text, "bad.conf")
     assert str(error.value).startswith("bad.conf:4: ") and message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [("http GET / intervall 2", "unknown keyword 'intervall'"), ("tcp rise 0", "rise"), ("", "")],
+)
+def test_a_bad_server_check_is_an_error_at_its_line(check, message):
+    text = (
+        "Virtual web {\n    listen = 127.0.0.1:8080\n    check = tcp\n"
+        f"    server = 127.0.0.1:9001 2 check {check}\n}}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, "bad.conf")
+    assert str(error.value).startswith("bad.conf:4: ") and message in str(error.value)
+
+
+OWN_CHECKS = (
+    "Virtual web {\n    listen = 127.0.0.1:8080\n    scheduler = http\n"
+    "    check = tcp interval 2 timeout 1 rise 2 fall 3\n"
+    "    server = 127.0.0.1:9001 3 CHECK http GET /alive interval 1 timeout 0.5\n"
+    "    server = 127.0.0.1:9002 check none\n"
+    "    server = 127.0.0.1:9003\n}\n"
+)
+
+
+def test_a_server_check_overrides_its_services_and_round_trips_through_the_listing():
+    table = parse_config(OWN_CHECKS, "own.conf")
+    service = table.services["web"]
+    alive, unchecked, plain = service.servers
+    assert service.check_of(alive) == parse_check("http GET /alive interval 1 timeout 0.5")
+    assert (alive.configured, unchecked.configured) == (3, 1)
+    assert service.check_of(unchecked) is None
+    assert service.check_of(plain) == service.check
+    listed = render_config(snapshot(table))
+    assert (
+        "    server = 127.0.0.1:9001 3 check http GET /alive expect 200-399 interval 1"
+        " timeout 0.5 rise 2 fall 3\n"
+    ) in listed
+    assert "    server = 127.0.0.1:9002 1 check none\n" in listed
+    assert "    server = 127.0.0.1:9003 1\n" in listed
+    assert render_config(snapshot(parse_config(listed, "again.conf"))) == listed
+
+
+def test_a_server_check_set_at_run_time_keeps_the_weight_and_default_hands_it_back():
+    table = parse_config(OWN_CHECKS, "own.conf")
+    service = table.services["web"]
+    plain = service.servers[2]
+    table.edit_server("web", "127.0.0.1:9003", weight=5)
+    table.edit_server("web", "127.0.0.1:9003", check="tcp port 9100")
+    assert service.check_of(plain) == parse_check("tcp port 9100") and plain.configured == 5
+    table.edit_server("web", "127.0.0.1:9003", check="default")
+    assert service.check_of(plain) == service.check
+    with pytest.raises(TableError, match="illegal check 'tcp fall 0'"):
+        table.edit_server("web", "127.0.0.1:9003", check="tcp fall 0")
+    assert service.check_of(plain) == service.check  # unchanged
+    added = table.add_server("web", "127.0.0.1:9004", 2, check="none")
+    assert added.own_check and service.check_of(added) is None
