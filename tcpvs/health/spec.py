@@ -19,12 +19,12 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import regex
 
+from tcpvs.health.quoting import QUOTED, unescape
+
 KINDS = ("http", "tcp")
 METHODS = ("GET", "HEAD", "OPTIONS")
 HTTP_ONLY = ("expect", "host", "body")
 
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
-_UNESCAPE = re.compile(r'\\([\\"])')
 # ASCII digits only (str.isdigit and float() take other scripts' digits too); the exponent
 # lets format_check write a tiny timeout as repr() does (1e-05).
 _DECIMAL = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -75,11 +75,11 @@ def _words(text: str) -> list[_Word]:
             continue
         start = at
         if text[at] == '"':
-            quoted = _QUOTED.match(text, at)
+            quoted = QUOTED.match(text, at)
             if quoted is None:
                 _fail("unclosed quote", _Word('"', start + 1))
             at = quoted.end()
-            words.append(_Word(_UNESCAPE.sub(r"\1", quoted.group(1)), start + 1))
+            words.append(_Word(unescape(quoted.group(1)), start + 1))
             if at < len(text) and not text[at].isspace():
                 _fail("a space must follow the closing quote", _Word(text[at], at + 1))
         else:

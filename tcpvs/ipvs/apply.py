@@ -1,18 +1,21 @@
 """`pyipvsadm --apply FILE`: make the kernel match a desired state written as ipvsadm-save lines.
 
-parse_desired() reads the file (only -A and -a lines; errors as FILE:LINE: message), plan()
-is the pure diff (current + desired -> ordered operations) and execute() carries it out,
-draining real servers before deleting them: weight 0, wait until ActiveConn is 0 or the drain
-timeout passes, then delete.
+parse_desired() reads the file (only -A and -a lines, an -A line may end with `--check SPEC`;
+errors as FILE:LINE: message), plan() is the pure diff (current + desired -> ordered
+operations) and execute() carries it out, draining real servers before deleting them: weight
+0, wait until ActiveConn is 0 or the drain timeout passes, then delete.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tcpvs.errors import TcpvsError
+from tcpvs.health.quoting import unquote
 from tcpvs.ipvs.api import IPVS
 from tcpvs.ipvs.listing import dest_rule, service_rule, svc_name
 from tcpvs.ipvs.model import Dest, Service, ServiceState
@@ -28,6 +31,9 @@ from tcpvs.ipvs.options import (
     restore_tokens,
 )
 
+if TYPE_CHECKING:
+    from tcpvs.health.spec import CheckSpec
+
 ADD_SERVICE, EDIT_SERVICE, ADD_SERVER, EDIT_SERVER = (
     "add-service",
     "edit-service",
@@ -37,8 +43,23 @@ ADD_SERVICE, EDIT_SERVICE, ADD_SERVER, EDIT_SERVER = (
 DRAIN_SERVER, DELETE_SERVER, DELETE_SERVICE = "drain-server", "delete-server", "delete-service"
 
 
+# `--check` ends an -A line: the rest of the line is the check (tcpvs's `check =` grammar),
+# bare or in double quotes with \" and \\ escaped, the check grammar's own quoting.
+CHECK_OPTION = "--check"
+_CHECK_WORD = re.compile(r"(?:^|[ \t\r])--check(?=[ \t\r]|$)")
+
+
 class DesiredStateError(TcpvsError):
     """The desired-state file is wrong; str() is `FILE:LINE: message`."""
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What a file describes: services with their real servers in file order, and the health
+    check of each service that has one (by Service.key)."""
+
+    services: list[ServiceState]
+    checks: dict[tuple, CheckSpec]
 
 
 @dataclass(frozen=True)
@@ -64,19 +85,59 @@ class Op:
         line += f" -x {d.u_threshold}" if d.u_threshold else ""
         return line + (f" -y {d.l_threshold}" if d.l_threshold else "")
 
+    def call(self) -> tuple[str, tuple[Service] | tuple[Service, Dest]]:
+        """The method (same name on IPVS and AsyncIPVS) and arguments that carry it out."""
+        method = _METHODS[self.kind]
+        if self.dest is None:
+            return method, (self.service,)
+        dest = self.dest.with_(weight=0) if self.kind == DRAIN_SERVER else self.dest
+        return method, (self.service, dest)
 
-def parse_desired(text: str, filename: str, prog: str = "pyipvsadm") -> list[ServiceState]:
-    """The services and real servers an ipvsadm-save file describes, in file order."""
+
+_METHODS = {
+    ADD_SERVICE: "add_service",
+    EDIT_SERVICE: "edit_service",
+    DELETE_SERVICE: "delete_service",
+    ADD_SERVER: "add_dest",
+    EDIT_SERVER: "edit_dest",
+    DRAIN_SERVER: "edit_dest",
+    DELETE_SERVER: "delete_dest",
+}
+
+
+def split_check(line: str) -> tuple[str, str | None]:
+    """A line without its `--check SPEC` end, and SPEC unquoted (None when there is none)."""
+    found = _CHECK_WORD.search(line)
+    if found is None:
+        return line, None
+    spec = line[found.end() :].strip(" \t\r")
+    return line[: found.start()], unquote(spec)
+
+
+def _parse_check(text: str) -> CheckSpec | None:
+    # The check grammar imports `regex` (about 30 ms): only files with a check pay for it.
+    from tcpvs.health.spec import parse_check
+
+    return parse_check(text)
+
+
+def parse_desired(text: str, filename: str, prog: str = "pyipvsadm") -> DesiredState:
+    """The services, real servers and checks an ipvsadm-save file describes, in file order."""
     services: dict[tuple, Service] = {}
     dests: dict[tuple, dict[tuple, Dest]] = {}
+    checks: dict[tuple, CheckSpec] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
-        tokens = restore_tokens(line)
-        if not tokens or tokens[0].startswith("#"):
+        rule, check = split_check(line)
+        tokens = restore_tokens(rule)
+        comment = bool(tokens) and tokens[0].startswith("#")
+        if comment or (not tokens and check is None):
             continue
 
         def error(message: str, lineno: int = lineno) -> DesiredStateError:
             return DesiredStateError(f"{filename}:{lineno}: {message}")
 
+        if not tokens:
+            raise error(f"{CHECK_OPTION} belongs at the end of a service's -A line")
         try:
             cmd = parse([prog, *tokens])
         except Exit as exc:
@@ -91,14 +152,27 @@ def parse_desired(text: str, filename: str, prog: str = "pyipvsadm") -> list[Ser
                 raise error("Service already exists")
             services[svc.key] = svc
             dests[svc.key] = {}
+            try:
+                spec = None if check is None else _parse_check(check)
+            except ValueError as exc:
+                raise error(str(exc)) from None
+            if spec is not None:
+                checks[svc.key] = spec
             continue
+        if check is not None:
+            raise error(f"{CHECK_OPTION} belongs at the end of a service's -A line")
         if svc.key not in services:
             raise error("Service not defined")
         dest = cmd.real_server()
         if dest.key in dests[svc.key]:
             raise error("Destination already exists")
+        spec = checks.get(svc.key)
+        if spec is not None and spec.port is None and not dest.port:
+            raise error(f"check: server {dest.addr} has no port: give the check one (port N)")
         dests[svc.key][dest.key] = dest
-    return [ServiceState(s, tuple(dests[k].values())) for k, s in services.items()]
+    return DesiredState(
+        [ServiceState(s, tuple(dests[k].values())) for k, s in services.items()], checks
+    )
 
 
 def plan(current: Sequence[ServiceState], desired: Sequence[ServiceState]) -> list[Op]:
@@ -140,17 +214,6 @@ def _dest(op: Op) -> Dest:
     return op.dest
 
 
-_ACTIONS: dict[str, Callable[[IPVS, Op], None]] = {
-    ADD_SERVICE: lambda ipvs, op: ipvs.add_service(op.service),
-    EDIT_SERVICE: lambda ipvs, op: ipvs.edit_service(op.service),
-    ADD_SERVER: lambda ipvs, op: ipvs.add_dest(op.service, _dest(op)),
-    EDIT_SERVER: lambda ipvs, op: ipvs.edit_dest(op.service, _dest(op)),
-    DRAIN_SERVER: lambda ipvs, op: ipvs.edit_dest(op.service, _dest(op).with_(weight=0)),
-    DELETE_SERVER: lambda ipvs, op: ipvs.delete_dest(op.service, _dest(op)),
-    DELETE_SERVICE: lambda ipvs, op: ipvs.delete_service(op.service),
-}
-
-
 def execute(
     ipvs: IPVS,
     ops: Sequence[Op],
@@ -169,7 +232,8 @@ def execute(
                 ipvs, drained, clock() + drain_timeout, clock=clock, sleep=sleep, poll=poll
             )
             waited = True
-        _ACTIONS[op.kind](ipvs, op)
+        method, args = op.call()
+        getattr(ipvs, method)(*args)
 
 
 def wait_drained(

@@ -38,8 +38,10 @@ from tcpvs.ipvs.options import (
     OPTC_DAEMON,
     OPTC_DRY_RUN,
     OPTC_JSON,
+    OPTC_REMOVE_DOWN,
     OPTC_SERVICE,
     OPTC_TIMEOUT,
+    OPTC_WATCH,
     OPTIONS,
     VERSION_TEXT,
     Command,
@@ -259,11 +261,26 @@ class _Session:
             desired = apply.parse_desired(text, name, self.prog)
         except apply.DesiredStateError as exc:
             raise Exit(2, f"{exc}\n") from None
+        if ce.has(OPTC_WATCH):
+            # The checks bring the HTTP parser and asyncio's streams: only --watch pays.
+            from tcpvs.ipvs.watch import watch
+
+            return watch(
+                self.kernel,
+                name,
+                desired,
+                prog=self.prog,
+                err=self.err,
+                drain_timeout=ce.drain_timeout,
+                remove_down=ce.has(OPTC_REMOVE_DOWN),
+            )
         try:
             current = self._states(self.kernel.services())
         except IPVSError as exc:
             raise Exit(1, exc.message + "\n") from None
-        ops = apply.plan(current, desired)
+        # Without --watch the checks are read (a file with a wrong one is refused) but not
+        # run: every server gets its file weight.
+        ops = apply.plan(current, desired.services)
         if ce.has(OPTC_JSON):
             self.out.write(
                 jsonout.dumps(

@@ -32,7 +32,7 @@ VERSION = "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)"
 # line still find it; everything else stays ipvsadm's, byte for byte.
 PYIPVSADM_VERSION = f"pyipvsadm (tcpvs {__version__})"
 PYIPVSADM_HELP = (
-    f"{PYIPVSADM_VERSION}: ipvsadm's commands, plus --json and --apply FILE [--dry-run]"
+    f"{PYIPVSADM_VERSION}: ipvsadm's commands, plus --json and --apply FILE [--dry-run|--watch]"
 )
 VERSION_TEXT = f"{VERSION}\n{PYIPVSADM_VERSION}\n"  # what -v prints
 SCHEDULERS = "rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh"
@@ -117,6 +117,8 @@ OPTNAMES = (
     "json",
     "dry-run",
     "drain-timeout",
+    "watch",
+    "remove-down",
 )
 (
     OPTC_NUMERIC,
@@ -156,6 +158,8 @@ OPTNAMES = (
     OPTC_JSON,
     OPTC_DRY_RUN,
     OPTC_DRAIN_TIMEOUT,
+    OPTC_WATCH,
+    OPTC_REMOVE_DOWN,
 ) = range(len(OPTNAMES))
 
 # Printing format flags.
@@ -237,7 +241,9 @@ COMMANDS_V_OPTIONS = {
     CMD_RESTORE: _row(),
     CMD_SAVE: _row((), (OPTC_NUMERIC, OPTC_JSON)),
     CMD_ZERO: _row((), (OPTC_SERVICE,)),
-    CMD_APPLY: _row((), (OPTC_JSON, OPTC_DRY_RUN, OPTC_DRAIN_TIMEOUT)),
+    CMD_APPLY: _row(
+        (), (OPTC_JSON, OPTC_DRY_RUN, OPTC_DRAIN_TIMEOUT, OPTC_WATCH, OPTC_REMOVE_DOWN)
+    ),
 }
 
 TUNNAMES = ("ipip", "gue", "gre")
@@ -309,6 +315,8 @@ OPTIONS = (
     Option("apply", None, "apply", _A),
     Option("dry-run", None, "dry-run"),
     Option("drain-timeout", None, "drain-timeout", _A),
+    Option("watch", None, "watch"),
+    Option("remove-down", None, "remove-down"),
 )
 
 _COMMAND_TAGS = {
@@ -344,6 +352,8 @@ _FLAG_TAGS = {
     "tun-info": (OPTC_TUN_INFO, FMT_TUN_INFO),
     "json": (OPTC_JSON, 0),
     "dry-run": (OPTC_DRY_RUN, 0),
+    "watch": (OPTC_WATCH, 0),
+    "remove-down": (OPTC_REMOVE_DOWN, 0),
 }
 _FORWARDS = {
     "i": uapi.IP_VS_CONN_F_TUNNEL,
@@ -858,6 +868,21 @@ _TUNNEL_OPTIONS = sum(
 )
 
 
+def _apply_opt_check(ce: Command) -> None:
+    """--apply's own rules: --watch prints no plan (no --dry-run, --json) and reads its file
+    again on SIGHUP (so not stdin); --remove-down is a --watch option."""
+    for other in (OPTC_DRY_RUN, OPTC_JSON):
+        if ce.has(OPTC_WATCH) and ce.has(other):
+            raise fail(
+                f"The option 'watch' conflicts with the '{OPTNAMES[other]}' option in the "
+                "'apply' command"
+            )
+    if ce.has(OPTC_REMOVE_DOWN) and not ce.has(OPTC_WATCH):
+        raise fail("You need to supply the 'watch' option for the 'remove-down' option")
+    if ce.has(OPTC_WATCH) and ce.apply_file == "-":
+        raise fail("--watch needs a file (it is read again on SIGHUP), not stdin")
+
+
 def parse(argv: list[str]) -> Command:
     """parse_options + the checks of process_options, for argv[0] = program name."""
     ce = _parse_options(argv)
@@ -884,6 +909,8 @@ def parse(argv: list[str]) -> Command:
         if ce.options & _TUNNEL_OPTIONS and fwd != uapi.IP_VS_CONN_F_TUNNEL:
             raise fail("Tunnel options conflict with forward method")
         _tunnel_opt_check(ce)
+    if ce.cmd == CMD_APPLY:
+        _apply_opt_check(ce)
     if ce.cmd == CMD_LIST:
         listing = ce.options & ((1 << OPTC_CONNECTION) | (1 << OPTC_TIMEOUT) | (1 << OPTC_DAEMON))
         fmts = ce.options & ((1 << OPTC_STATS) | (1 << OPTC_RATE) | (1 << OPTC_THRESHOLDS))

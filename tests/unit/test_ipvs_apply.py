@@ -23,7 +23,7 @@ def test_plan_from_empty_creates_in_file_order() -> None:
         "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -m -w 2 -x 10\n"
         "# comment\n\nipvsadm -A -f 5 -6 -p 30 -M 64\n",
         "web.rules",
-    )
+    ).services
     assert commands([], desired) == [
         "-A -t 10.0.0.1:80 -s rr",
         "-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -m -w 2 -x 10",
@@ -116,7 +116,7 @@ def test_save_output_restores_the_same_table() -> None:
         ),
     ]
     saved = listing.list_all(None, table, FMT_RULE | FMT_NUMERIC)
-    restored = apply.parse_desired(saved, "saved")
+    restored = apply.parse_desired(saved, "saved").services
     assert apply.plan(table, restored) == []
     assert listing.list_all(None, restored, FMT_RULE | FMT_NUMERIC) == saved
 

@@ -21,6 +21,7 @@ from tcpvs.ipvs.options import (
     CMD_TIMEOUT,
     FMT_NUMERIC,
     FMT_STATS,
+    OPTC_WATCH,
     Exit,
     LineFailed,
     parse,
@@ -290,7 +291,7 @@ def test_help_and_version_exit_zero_on_stdout() -> None:
     assert help_.value.out.startswith(
         "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n"
         f"pyipvsadm (tcpvs {__version__}): ipvsadm's commands, plus --json and --apply FILE "
-        "[--dry-run]\nUsage:\n  ipvsadm -A|E virtual-service"
+        "[--dry-run|--watch]\nUsage:\n  ipvsadm -A|E virtual-service"
     )
     assert help_.value.out.endswith(
         "  --mcast-ttl ttl                     Multicast TTL (default=1)\n"
@@ -410,6 +411,25 @@ def test_pyipvsadm_options_keep_ipvsadm_rules() -> None:
     assert outcome("--apply f --dry-run --drain-timeout 2.5") == (0, "")
     assert outcome("--apply f --drain-timeout -1") == (2, "invalid drain timeout `-1' specified\n")
     assert outcome("-L --dry-run") == (2, "Illegal 'dry-run' option with the 'list' command\n")
+    assert outcome("--apply f --watch --remove-down --drain-timeout 0") == (0, "")
+    assert parse(["pyipvsadm", "--apply", "f", "--watch"]).has(OPTC_WATCH)
+    for other in ("dry-run", "json"):
+        assert outcome(f"--apply f --{other} --watch") == (
+            2,
+            f"The option 'watch' conflicts with the '{other}' option in the 'apply' command\n",
+        )
+    assert outcome("--apply f --remove-down") == (
+        2,
+        "You need to supply the 'watch' option for the 'remove-down' option\n",
+    )
+    assert outcome("--apply - --watch") == (
+        2,
+        "--watch needs a file (it is read again on SIGHUP), not stdin\n",
+    )
+    assert outcome("-A -t 10.0.0.1:80 --watch") == (
+        2,
+        "Illegal 'watch' option with the 'add-service' command\n",
+    )
 
 
 TABLE = (

@@ -27,27 +27,29 @@ class Dest(NamedTuple):
     inactive: int
 
 
+def spawn_backend(vm: Vm, name: str, port: int = 80) -> GuestProcess:
+    """tests.support.backend NAME in namespace NAME on every address, logging its requests to
+    vm.shared/NAME.log (see backend_paths); it prints "ready" once it listens."""
+    return vm.spawn(
+        [
+            vm.python_exe,
+            "-m",
+            "tests.support.backend",
+            name,
+            "--host",
+            "",
+            "--port",
+            str(port),
+            "--log",
+            str(vm.shared / f"{name}.log"),
+        ],
+        netns=name,
+    )
+
+
 def start_backends(vm: Vm, names: list[str], port: int = 80) -> list[GuestProcess]:
-    """tests.support.backend NAME in namespace NAME on every address; waits until all listen.
-    Each logs its requests to vm.shared/NAME.log (see backend_paths)."""
-    procs = [
-        vm.spawn(
-            [
-                vm.python_exe,
-                "-m",
-                "tests.support.backend",
-                name,
-                "--host",
-                "",
-                "--port",
-                str(port),
-                "--log",
-                str(vm.shared / f"{name}.log"),
-            ],
-            netns=name,
-        )
-        for name in names
-    ]
+    """spawn_backend for each name; waits until all listen."""
+    procs = [spawn_backend(vm, name, port) for name in names]
     for proc in procs:
         proc.wait_output("ready", timeout=90)
     return procs
