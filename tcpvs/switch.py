@@ -91,19 +91,30 @@ class Switch:
             service.redirect,
             service.scheduler_name,
             service.scheduler,
+            service.check,
+            service.certs,
         )
+
+        def restore() -> None:
+            (
+                service.listen,
+                service.settings,
+                service.redirect,
+                service.scheduler_name,
+                service.scheduler,
+                service.check,
+                service.certs,
+            ) = before
+
         self.table.edit_service(ident, **options)
+        if (service.certs is None) != (before[6] is None):
+            restore()  # its socket speaks TLS or not: a new listener, which -E never cuts to
+            raise TableError("TLS is turned on or off only while the service is stopped")
         if service.listen != before[0]:
             try:
                 replacement = await self._open(service)
             except TableError:
-                (
-                    service.listen,
-                    service.settings,
-                    service.redirect,
-                    service.scheduler_name,
-                    service.scheduler,
-                ) = before
+                restore()
                 raise
             self._listeners[ident] = replacement
             self._drain(listener)
@@ -303,8 +314,10 @@ class Switch:
 
     def _wire(self, listener: ServiceListener) -> None:
         """Point the listener's requests at the access log its service's settings ask for,
-        and its servers failing in a row at the ejection."""
+        its servers failing in a row at the ejection, and its handshakes at the service's
+        TLS version."""
         listener.on_outlier = self._eject
+        listener.follow_tls()
         if self.access_log is not None:
             listener.access = self.access_log
         elif listener.service.settings.access_log:
@@ -344,7 +357,11 @@ class Switch:
         self.loads["ok"] += 1
         for ident, listener in list(self._listeners.items()):
             new_service = new_table.services.get(ident)
-            if new_service is None or new_service.listen != listener.service.listen:
+            if (
+                new_service is None
+                or new_service.listen != listener.service.listen
+                or (new_service.certs is None) != (listener.service.certs is None)
+            ):
                 del self._listeners[ident]
                 self._drain(listener)
         for ident, new_service in new_table.services.items():

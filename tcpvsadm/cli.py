@@ -7,6 +7,7 @@ Exit status: 0 done, 1 refused by the daemon, 2 usage error, 3 no daemon.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ OPTIONS = (
     Option("json", None, "--json", None, "list as JSON"),
     Option("state", None, "--state", "state", "ready, drain (no new requests) or maint"),
     Option("check", None, "--check", "check", "how servers are checked, or none"),
+    Option("tls", None, "--tls", "file", "-A/-E: a certificate chain and key (PEM), repeatable"),
 )
 OPTIONS_BY_KEY = {o.key: o for o in OPTIONS}
 SOCKET = Option("socket", None, "--socket", "path", "tcpvsd's control socket ({socket})")
@@ -101,7 +103,7 @@ MORE_HELP = {
     "\n" + " " * 38 + "with -a/-e: one server's own; default: its service's again",
 }
 
-_SERVICE = ("scheduler", "port", "listen", "check")
+_SERVICE = ("scheduler", "port", "listen", "check", "tls")
 _SERVER = ("ident", "real_server")
 _RULE = ("ident", "pattern", "real_server")
 COMMANDS = (
@@ -162,7 +164,10 @@ ARGUMENTS = {
     "match": "match",
     "state": "state",
     "check": "check",
+    "tls": "tls",
 }
+# Options that may be given more than once (their values are a list).
+REPEATABLE = frozenset({"tls"})
 
 
 def _parser() -> click.Command:
@@ -183,6 +188,7 @@ def help_text() -> str:
         f"{PROG} {__version__}",
         "Usage:",
         f"  {PROG} -A|E -i ident [-s scheduler] [-P port] [-l address[:port]] [--check check]",
+        "        [--tls file|none ...]",
         f"  {PROG} -D -i ident",
         f"  {PROG} -F",
         f"  {PROG} -a|e -i ident -r server-address [-w weight] [--check check|default]",
@@ -204,7 +210,7 @@ def help_text() -> str:
     lines += ["", "Options:"]
     # The original's order, then what tcpvsadm added.
     order = ("ident", "scheduler", "port", "pattern", "match", "real_server", "listen", "weight")
-    added = ("numeric", "stats", "json", "state", "check")
+    added = ("numeric", "stats", "json", "state", "check", "tls")
     for opt in (*(OPTIONS_BY_KEY[k] for k in (*order, *added)), SOCKET):
         short = f"{opt.short} {opt.metavar or ''}" if opt.short else opt.metavar or ""
         text = opt.help.format(schedulers=schedulers, socket=default_socket_path())
@@ -251,6 +257,12 @@ def _pattern(text: str) -> str:
     return text
 
 
+def _tls(text: str) -> str:
+    """A certificate file made absolute (tcpvsd reads it, from another working directory);
+    `none` (no TLS) as nothing."""
+    return "" if text == "none" else os.path.abspath(text)
+
+
 _CONVERT = {
     "port": lambda v: _number(v, 1, 65534, "illegal server port specified"),
     "weight": lambda v: _number(v, 0, MAX_WEIGHT, "illegal weight specified"),
@@ -258,6 +270,7 @@ _CONVERT = {
     "listen": _listen,
     "real_server": _server,
     "pattern": _pattern,
+    "tls": _tls,
 }
 
 
@@ -277,7 +290,7 @@ def parse_command_line(args: Sequence[str]) -> tuple[Command | None, dict[str, A
     if len(commands) > 1 or sum(_count(given[c.key]) for c in commands) > 1:
         raise UsageError("multiple commands specified")
     for opt in (*OPTIONS, SOCKET):
-        if _count(given[opt.key]) > 1:
+        if _count(given[opt.key]) > 1 and opt.key not in REPEATABLE:
             raise UsageError(f"multiple '{opt.flag}' options specified")
     if given["leftovers"]:
         raise UsageError("unknown arguments found in command line")
@@ -285,6 +298,8 @@ def parse_command_line(args: Sequence[str]) -> tuple[Command | None, dict[str, A
     for opt in (*OPTIONS, SOCKET):
         if opt.metavar is None and given[opt.key]:
             values[opt.key] = True
+        elif opt.key in REPEATABLE and given[opt.key]:
+            values[opt.key] = [v for v in map(_CONVERT[opt.key], given[opt.key]) if v]
         elif opt.metavar is not None and given[opt.key]:
             convert = _CONVERT.get(opt.key, str)
             values[opt.key] = convert(given[opt.key][0])

@@ -42,7 +42,16 @@ class Op:
 
 
 _SETTINGS = tuple(s.name for s in SETTINGS)
-_SERVICE_OPTIONS = ("listen", "port", "scheduler", "redirect", "check", *_SETTINGS)
+_SERVICE_OPTIONS = (
+    "listen",
+    "port",
+    "scheduler",
+    "redirect",
+    "check",
+    "tls",
+    "tls_min",
+    *_SETTINGS,
+)
 OPS: dict[str, Op] = {
     "add_service": Op(("ident",), _SERVICE_OPTIONS),
     "edit_service": Op(("ident",), _SERVICE_OPTIONS),
@@ -61,12 +70,16 @@ OPS: dict[str, Op] = {
     "version": Op(),
 }
 _INTEGERS = frozenset({"port", "weight", "match"})
+_LISTS = frozenset({"tls"})  # certificate files
 
 
 def _check_type(name: str, value: Any) -> None:
     if name in _INTEGERS:
         ok = isinstance(value, int) and not isinstance(value, bool)
         expected = "an integer"
+    elif name in _LISTS:
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        expected = "a list of strings"
     elif name in _SETTINGS:  # a per-service setting: the table converts and checks it
         ok = isinstance(value, int | float | str)
         expected = "a number, a string or a boolean"

@@ -8,6 +8,7 @@ cdef class Site:
     cdef public object service
     cdef public double now
     cdef public object access
+    cdef public bint tls
 
     cpdef redirect_server(self)
     cpdef double clock(self) except? -1

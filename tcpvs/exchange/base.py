@@ -36,6 +36,7 @@ class Site:
         self.service = service
         self.now = 0.0  # seconds; coarse on purpose (deadlines are checked every tick)
         self.access: RequestLog | None = None  # where ended requests are logged, if anywhere
+        self.tls = False  # clients speak TLS, ended here (no splice: the bytes are records)
 
     def redirect_server(self) -> RealServer | None:
         """The service's `redirect` address as a server (KTCPVS's last resort), if any."""

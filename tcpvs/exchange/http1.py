@@ -113,7 +113,9 @@ class HttpExchange(Exchange):
     def __init__(self, site: Site, port: Port, client: tuple) -> None:
         super().__init__(site, port)
         self.ctx.client = client
-        self.xff = b"X-Forwarded-For: %s\r\n\r\n" % str(client[0]).encode()
+        # what `forwardfor` adds to each request head (with the blank line that ends it)
+        proto = b"X-Forwarded-Proto: https\r\n" if site.tls else b""
+        self.xff = b"X-Forwarded-For: %s\r\n%s\r\n" % (str(client[0]).encode(), proto)
         self.buf = bytearray()  # client bytes not forwarded yet: head, body, pipelined requests
         self.holding = False  # the client is held: buf is over MAX_PENDING
         self.client_done = False  # the client sent its end

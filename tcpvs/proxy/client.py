@@ -64,7 +64,9 @@ class ClientConnection(Port):
 
     def eof_received(self) -> bool:
         self.inbound.source_ended()
-        return True  # the exchange closes the connection when it is done with it
+        # The exchange closes the connection when it is done with it; over TLS the loop's
+        # SSL layer closes it at once whatever we say (it has no half-close).
+        return not self.listener.tls
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

@@ -12,6 +12,7 @@ cdef class ServiceListener(Site):
     cdef public object _ticker
     cdef public object _redirect
     cdef public object on_outlier
+    cdef object _tls_context
     cdef object _protocol
 
     cpdef redirect_server(self)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -17,6 +18,7 @@ from tcpvs.exchange.base import Site
 from tcpvs.proxy.upstream import ServerPool
 from tcpvs.table.addr import format_address
 from tcpvs.table.model import RealServer, Service
+from tcpvs.tls.settings import TLS_VERSIONS, server_context
 
 if TYPE_CHECKING:
     from tcpvs.proxy.client import ClientConnection
@@ -39,6 +41,7 @@ class ServiceListener(Site):
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._redirect: RealServer | None = None
+        self._tls_context: ssl.SSLContext | None = None  # a TLS service's, made at open()
         # Who decides about a server failing requests in a row (the Switch: eject it)
         self.on_outlier: Callable[[Service, RealServer, str], None] | None = None
         # Imported here, not at the top: the compiled protocols import this module for its type.
@@ -49,7 +52,16 @@ class ServiceListener(Site):
     async def open(self) -> None:
         """Bind and listen; TableError with the reason if the address cannot be used."""
         loop = asyncio.get_running_loop()
-        host, port = self.service.listen
+        service = self.service
+        host, port = service.listen
+        context = None
+        self.tls = service.certs is not None
+        if self.tls:
+            # The loop's own TLS layer (uvloop's, memory BIOs) runs each handshake within
+            # client_timeout; the certificate is the service's of the moment (_sni_callback).
+            context = self._tls_context = server_context()
+            context.sni_callback = self._sni_callback
+            self.follow_tls()
         try:
             self._server = await loop.create_server(
                 lambda: cast(asyncio.Protocol, self._protocol(self)),
@@ -59,6 +71,8 @@ class ServiceListener(Site):
                 backlog=LISTEN_BACKLOG,
                 reuse_address=True,
                 reuse_port=self.reuse_port,
+                ssl=context,
+                ssl_handshake_timeout=service.settings.client_timeout if self.tls else None,
             )
         except OSError as exc:
             where = format_address(self.service.listen)
@@ -82,6 +96,22 @@ class ServiceListener(Site):
         if self._redirect is None or self._redirect.address != address:
             self._redirect = RealServer(address)
         return self._redirect
+
+    def follow_tls(self) -> None:
+        """New handshakes take the service's lowest TLS version as it is now (an SSL object
+        takes its versions from the listener's context, not from the certificate's)."""
+        certs = self.service.certs
+        if self._tls_context is not None and certs is not None:
+            self._tls_context.minimum_version = TLS_VERSIONS[certs.tls_min]
+
+    def _sni_callback(
+        self, connection: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext
+    ) -> None:
+        """Each handshake, SNI or not: serve the certificate of the service as it is now (a
+        reload changes it for new handshakes; open connections keep theirs)."""
+        certs = self.service.certs
+        if certs is not None:
+            connection.context = certs.choose(server_name).context
 
     def outlier(self, server: RealServer, reason: str) -> None:
         if self.on_outlier is not None:

@@ -174,6 +174,8 @@ class Relay:
         self.owner.relay_passed(self, b"")
 
     def _splice(self, nbytes: int) -> None:
+        if self.site.tls:
+            return  # the client's bytes are TLS records: only the loop's SSL layer reads them
         src, dst = self.src, self.dst
         assert src is not None and dst is not None, "a relay passes only between two ends"
         flow = SpliceFlow(

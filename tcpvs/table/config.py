@@ -20,6 +20,8 @@ from tcpvs.table.model import (
 )
 from tcpvs.table.operations import Table
 from tcpvs.table.settings import SETTINGS_BY_NAME, check_setting
+from tcpvs.tls.certs import CertificateError, load_certificate
+from tcpvs.tls.settings import TLS_VERSIONS
 
 # What each statement looks like, for "expected ..." messages.
 SYNTAX = {
@@ -28,6 +30,8 @@ SYNTAX = {
     "redirect": "redirect = host[:port]",
     "server": "server = host[:port] [weight] [check SPEC]",
     "rule": 'rule = pattern "regex" [match n] use server host[:port]',
+    "tls": "tls = /path/to/chain-and-key.pem",
+    "tls_min": "tls_min = 1.2|1.3",
     "check": "check = http [METHOD] [PATH] [expect CODES] ... | tcp ... | none",
 }
 REDIRECT_DEFAULT_PORT = 80
@@ -176,7 +180,7 @@ class _Parser:
         if not rest or not rest[0].is_word("="):
             raise self.error(key.line, f"expected '=' after '{key.text}'")
         values = rest[1:]
-        if name in decl.lines and name not in ("server", "rule"):
+        if name in decl.lines and name not in ("server", "rule", "tls"):
             raise self.error(key.line, f"'{name}' is set twice (first on line {decl.lines[name]})")
         if handler is None:
             self.setting(decl, name, key.line, values)
@@ -232,6 +236,21 @@ class _Parser:
             check = format_check(self.check_spec(line, values[own + 1 :]))
         decl.servers.append((line, address, weight, check))
 
+    def tls(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        # one certificate file per line, loaded (and so checked) here: its error is this line's
+        self.expect(line, "tls", values, 1, 1)
+        try:
+            certificate = load_certificate(values[0].text)
+        except CertificateError as exc:
+            raise self.error(line, f"tls: {exc}") from None
+        decl.options.setdefault("tls", []).append(certificate)
+
+    def tls_min(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        self.expect(line, "tls_min", values, 1, 1)
+        if values[0].text not in TLS_VERSIONS:
+            raise self.error(line, f"illegal tls_min '{values[0].text}' (1.2 or 1.3)")
+        decl.options["tls_min"] = values[0].text
+
     def check(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
         decl.options["check"] = self.check_spec(line, values)
 
@@ -267,6 +286,8 @@ _HANDLERS = {
     "server": _Parser.server,
     "rule": _Parser.rule,
     "check": _Parser.check,
+    "tls": _Parser.tls,
+    "tls_min": _Parser.tls_min,
 }
 
 

@@ -17,6 +17,7 @@ from tcpvs.table.counters import LATENCY_BOUNDS
 from tcpvs.table.model import UP, RealServer, Rule, Service
 from tcpvs.table.operations import Table
 from tcpvs.table.settings import SETTINGS, Setting
+from tcpvs.tls.settings import DEFAULT_TLS_MIN
 
 INDENT = "    "
 
@@ -57,6 +58,8 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         "running": service.running,
         "settings": service.settings.as_dict(),
         "check": None if service.check is None else format_check(service.check),
+        "tls": [] if service.certs is None else list(service.certs.paths),
+        "tls_min": DEFAULT_TLS_MIN if service.certs is None else service.certs.tls_min,
         "redirect": (
             None
             if service.redirect is None
@@ -188,6 +191,9 @@ def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = Fals
         lines.append(f"{INDENT}redirect = {_address(svc['redirect'], numeric)}")
     if svc.get("check"):
         lines.append(f"{INDENT}check = {svc['check']}")
+    lines.extend(f"{INDENT}tls = {path}" for path in svc.get("tls", ()))
+    if svc.get("tls_min", DEFAULT_TLS_MIN) != DEFAULT_TLS_MIN:
+        lines.append(f"{INDENT}tls_min = {svc['tls_min']}")
     for server in svc["servers"]:
         line = f"{INDENT}server = {_address(server, numeric)} {server['weight']}"
         if server.get("own_check"):

@@ -28,6 +28,7 @@ from tcpvs.table.settings import Settings
 if TYPE_CHECKING:
     from tcpvs.health.state import Health
     from tcpvs.sched.base import Scheduler
+    from tcpvs.tls.certs import CertStore
 
 DEFAULT_PORT = 8080
 DEFAULT_SCHEDULER = "http"
@@ -247,6 +248,7 @@ class Service:
     stats: ServiceStats = field(default_factory=ServiceStats)
     check: CheckSpec | None = None  # how its servers are checked (None: they are not)
     budget: RetryBudget = field(default_factory=RetryBudget)
+    certs: CertStore | None = None  # a TLS service's certificates (None: plain TCP)
 
     @property
     def speaks_http(self) -> bool:

@@ -9,6 +9,7 @@ rebuilds the same table.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import regex
@@ -30,6 +31,8 @@ from tcpvs.table.model import (
     compile_pattern,
 )
 from tcpvs.table.settings import SETTINGS_BY_NAME, Settings, check_setting
+from tcpvs.tls.certs import Certificate, CertificateError, CertStore, load_certificate
+from tcpvs.tls.settings import DEFAULT_TLS_MIN, TLS_VERSIONS
 
 IDENT_RE = regex.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
@@ -82,6 +85,31 @@ def _own_check(spec: str | CheckSpec) -> tuple[bool, CheckSpec | None]:
     return True, _check(spec)
 
 
+TlsArgument = Sequence[str | Certificate] | None
+
+
+def _certs(tls: TlsArgument, tls_min: str | None, current: CertStore | None) -> CertStore | None:
+    """A service's certificates from `tls` (paths or loaded certificates; none: plain TCP;
+    None: the current ones) and `tls_min` (None: the current one, else 1.2)."""
+    if tls_min is not None and tls_min not in TLS_VERSIONS:
+        raise TableError(f"illegal tls_min '{tls_min}' (1.2 or 1.3)")
+    if tls is None:
+        if current is None or tls_min is None or tls_min == current.tls_min:
+            return current
+        tls = current.paths  # loaded anew: the running handshakes keep their contexts
+    minimum = tls_min or (current.tls_min if current is not None else DEFAULT_TLS_MIN)
+    certificates = []
+    for item in tls:
+        if isinstance(item, Certificate):
+            certificates.append(item)
+            continue
+        try:
+            certificates.append(load_certificate(item))
+        except CertificateError as exc:
+            raise TableError(f"illegal tls: {exc}") from None
+    return CertStore(certificates, minimum) if certificates else None
+
+
 def _listen(current: Address | None, listen: str | Address | None, port: int | None) -> Address:
     """The listen address from `-l host[:port]` and `-P port` (the -l port wins)."""
     base = current or Address("0.0.0.0", DEFAULT_PORT)
@@ -132,6 +160,8 @@ class Table:
         scheduler: str | None = None,
         redirect: str | Address | None = None,
         check: str | CheckSpec | None = None,
+        tls: TlsArgument = None,
+        tls_min: str | None = None,
         **settings: Any,
     ) -> Service:
         if not isinstance(ident, str) or not IDENT_RE.fullmatch(ident):
@@ -144,6 +174,7 @@ class Table:
         service = Service(ident, address, sched_name, instance)
         service.settings = Settings(**_settings(settings))
         service.check = _check(check)
+        service.certs = _certs(tls, tls_min, None)
         if redirect is not None:
             service.redirect = _address(redirect, 80, "illegal redirect address specified")
         self._check_listen(ident, address)
@@ -159,13 +190,17 @@ class Table:
         scheduler: str | None = None,
         redirect: str | Address | None = None,
         check: str | CheckSpec | None = None,
+        tls: TlsArgument = None,
+        tls_min: str | None = None,
         **settings: Any,
     ) -> Service:
-        """Change only what is given (KTCPVS reset everything else to defaults; we don't)."""
+        """Change only what is given (KTCPVS reset everything else to defaults; we don't).
+        `tls`: the certificate files (an empty list: plain TCP again)."""
         service = self.service(ident)
         address = _listen(service.listen, listen, port)
         checked = _settings(settings)
         new_check = service.check if check is None else _check(check)
+        new_certs = _certs(tls, tls_min, service.certs)
         new_redirect = service.redirect
         if redirect is not None:
             new_redirect = (
@@ -182,6 +217,7 @@ class Table:
         service.settings = service.settings.replace(**checked)
         service.redirect = new_redirect
         service.check = new_check
+        service.certs = new_certs
         if new_scheduler is not None:
             service.scheduler_name, service.scheduler = new_scheduler
             for real in service.servers:

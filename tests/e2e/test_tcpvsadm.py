@@ -331,22 +331,23 @@ OPTION_ARGS = {
     "json": ["--json"],
     "state": ["--state", "drain"],
     "check": ["--check", "tcp"],
+    "tls": ["--tls", "site.pem"],
 }
 # + required, x illegal, o optional; columns in OPTION_ARGS order. The corrected KTCPVS matrix.
 MATRIX = {
-    ("add-service", "-A"): "x+ooxxxxoxxxo",
-    ("edit-service", "-E"): "x+ooxxxxoxxxo",
-    ("delete-service", "-D"): "x+xxxxxxxxxxx",
-    ("flush", "-F"): "xxxxxxxxxxxxx",
-    ("list", "-L"): "ooxxxxxxxooxx",
-    ("add-server", "-a"): "x+xx+oxxxxxxo",
-    ("edit-server", "-e"): "x+xx+oxxxxxoo",
-    ("delete-server", "-d"): "x+xx+xxxxxxxx",
-    ("add-rule", "--add-rule"): "x+xx+x+oxxxxx",
-    ("del-rule", "--del-rule"): "x+xx+x+xxxxxx",
-    ("start", "--start"): "xoxxxxxxxxxxx",
-    ("stop", "--stop"): "xoxxxxxxxxxxx",
-    ("load-configfile", "-f"): "xxxxxxxxxxxxx",
+    ("add-service", "-A"): "x+ooxxxxoxxxoo",
+    ("edit-service", "-E"): "x+ooxxxxoxxxoo",
+    ("delete-service", "-D"): "x+xxxxxxxxxxxx",
+    ("flush", "-F"): "xxxxxxxxxxxxxx",
+    ("list", "-L"): "ooxxxxxxxooxxx",
+    ("add-server", "-a"): "x+xx+oxxxxxxox",
+    ("edit-server", "-e"): "x+xx+oxxxxxoox",
+    ("delete-server", "-d"): "x+xx+xxxxxxxxx",
+    ("add-rule", "--add-rule"): "x+xx+x+oxxxxxx",
+    ("del-rule", "--del-rule"): "x+xx+x+xxxxxxx",
+    ("start", "--start"): "xoxxxxxxxxxxxx",
+    ("stop", "--stop"): "xoxxxxxxxxxxxx",
+    ("load-configfile", "-f"): "xxxxxxxxxxxxxx",
 }
 
 

@@ -1,0 +1,278 @@
+"""TLS termination with real clients (curl, openssl s_client, Python ssl): the certificate
+chosen by SNI (checked by its fingerprint), protocol versions, ALPN, resumption, requests
+routed as plain ones with X-Forwarded-Proto, WebSocket over TLS, certificates reloaded while a
+connection stays open, bad certificate files refused with nothing changed, and clients that
+do not speak TLS (or never finish a handshake) cut without hurting anyone else."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from tests.support.procs import ENGINE_BUILDS, free_port
+from tests.support.tls import CertAuthority, HttpsConnection, s_client, served_fingerprint
+
+
+@pytest.fixture
+def ca(tmp_path):
+    return CertAuthority(tmp_path)
+
+
+def tls_config(port: int, certs, backend: str, *extra: str) -> str:
+    lines = ["Virtual secure {", f"    listen = 127.0.0.1:{port}", "    scheduler = http"]
+    lines += [f"    tls = {cert.path}" for cert in certs]
+    lines += [f"    {line}" for line in extra]
+    lines += [f"    server = {backend} 1", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def start_tls(d, tmp_path, certs, backend: str, *extra: str) -> int:
+    port = free_port()
+    conf = tmp_path / "tls.conf"
+    conf.write_text(tls_config(port, certs, backend, *extra))
+    d.ok("-f", str(conf))
+    d.ok("--start")
+    return port
+
+
+def curl(port: int, name: str, ca: CertAuthority, path: str = "/headers") -> tuple[str, str]:
+    """(body, "<status> <certificate fingerprint>") of `curl https://NAME:PORT/PATH`."""
+    import subprocess
+
+    done = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--cacert",
+            str(ca.ca_file),
+            "--resolve",
+            f"{name}:{port}:127.0.0.1",
+            f"https://{name}:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("build", list(ENGINE_BUILDS))
+def test_the_certificate_is_chosen_by_sni_and_requests_carry_x_forwarded_proto(
+    daemon, backends, tmp_path, ca, build
+):
+    site = ca.issue("site", "site.example", "*.site.example")
+    api = ca.issue("api", "api.example", key_type=__import__("trustme").KeyType.RSA)
+    (r1,) = backends("r1")
+    d = daemon(env=ENGINE_BUILDS[build])
+    port = start_tls(d, tmp_path, [site, api], r1.address)
+    context = ca.client_context()
+    for name, cert in [
+        ("site.example", site),
+        ("www.site.example", site),  # the wildcard
+        ("api.example", api),
+        ("API.Example", api),  # names compare without case
+    ]:
+        assert served_fingerprint(port, name, ca.client_context()) == cert.fingerprint, name
+    # no SNI, or a name no certificate has: the first one (as nginx's default server)
+    assert served_fingerprint(port, None, ca.client_context()) == site.fingerprint
+    assert served_fingerprint(port, "a.b.site.example", ca.client_context()) == site.fingerprint
+    body, _ = curl(port, "api.example", ca)
+    headers = dict(json.loads(body))
+    assert headers["X-Forwarded-Proto"] == "https" and headers["X-Forwarded-For"] == "127.0.0.1"
+    # keep-alive and pipelining work as over plain TCP
+    conn = HttpsConnection(port, "site.example", context)
+    for i in range(5):
+        conn.request("GET", f"/echo?n={i}")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("X-Backend") == "r1"
+        resp.read()
+    conn.close()
+    listing = d.ok("-L", "-n")
+    assert f"    tls = {site.path}\n    tls = {api.path}\n" in listing
+
+
+def test_versions_alpn_and_resumption_as_openssl_sees_them(daemon, backends, tmp_path, ca):
+    cert = ca.issue("site", "site.example")
+    (r1,) = backends("r1")
+    d = daemon()
+    port = start_tls(d, tmp_path, [cert], r1.address)
+    common = ("-servername", "site.example", "-CAfile", str(ca.ca_file))
+    assert "Protocol  : TLSv1.2" in s_client(port, *common, "-tls1_2").stdout
+    assert "New, TLSv1.3" in s_client(port, *common, "-tls1_3").stdout
+    old = s_client(port, *common, "-tls1_1")
+    assert old.returncode != 0 and "Cipher is (NONE)" in old.stdout
+    assert "ALPN protocol: http/1.1" in s_client(port, *common, "-alpn", "h2,http/1.1").stdout
+    assert "No ALPN negotiated" in s_client(port, *common, "-alpn", "h2").stdout
+    session = tmp_path / "session.pem"
+    first = s_client(port, *common, "-tls1_2", "-sess_out", str(session))
+    assert "New, TLSv1.2" in first.stdout
+    again = s_client(port, *common, "-tls1_2", "-sess_in", str(session))
+    assert "Reused, TLSv1.2" in again.stdout
+    # TLS 1.3: the tickets come after the handshake; the client reads on until the end
+    ask = "GET / HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n"
+    s_client(port, *common, "-tls1_3", "-sess_out", str(session), "-ign_eof", stdin=ask)
+    again = s_client(port, *common, "-tls1_3", "-sess_in", str(session))
+    assert "Reused, TLSv1.3" in again.stdout
+
+
+def test_tls_min_1_3_refuses_tls_1_2(daemon, backends, tmp_path, ca):
+    cert = ca.issue("site", "site.example")
+    (r1,) = backends("r1")
+    d = daemon()
+    port = start_tls(d, tmp_path, [cert], r1.address, "tls_min = 1.3")
+    common = ("-servername", "site.example", "-CAfile", str(ca.ca_file))
+    assert s_client(port, *common, "-tls1_2").returncode != 0
+    assert "New, TLSv1.3" in s_client(port, *common, "-tls1_3").stdout
+    assert "    tls_min = 1.3\n" in d.ok("-L", "-n")
+
+
+def test_websocket_over_tls(daemon, backends, tmp_path, ca):
+    cert = ca.issue("site", "site.example")
+    (r1,) = backends("r1")
+    d = daemon()
+    port = start_tls(d, tmp_path, [cert], r1.address)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with ca.client_context().wrap_socket(raw, server_hostname="site.example") as tls:
+        upgrade = b"Upgrade: echo\r\nConnection: Upgrade\r\n"
+        tls.sendall(b"GET /ws HTTP/1.1\r\nHost: site.example\r\n" + upgrade + b"\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += tls.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101")
+        tls.sendall(b"ping over tls")
+        echoed = b""
+        while len(echoed) < len(b"ping over tls"):
+            echoed += tls.recv(4096)
+        assert echoed == b"ping over tls"
+
+
+@pytest.mark.parametrize("how", ["edit", "load", "sighup"])
+def test_a_new_certificate_serves_new_handshakes_while_open_connections_keep_theirs(
+    daemon, backends, tmp_path, ca, how
+):
+    old, new = ca.issue("old", "site.example"), ca.issue("new", "site.example")
+    (r1,) = backends("r1")
+    conf = tmp_path / "tls.conf"
+    port = free_port()
+    conf.write_text(tls_config(port, [old], r1.address))
+    d = daemon("-f", str(conf))
+    conn = HttpsConnection(port, "site.example", ca.client_context())
+    conn.request("GET", "/before")
+    conn.getresponse().read()
+    held = conn.sock.getpeercert(binary_form=True)
+    if how == "edit":
+        d.ok("-E", "-i", "secure", "--tls", str(new.path))
+    else:
+        conf.write_text(tls_config(port, [new], r1.address))
+        if how == "load":
+            d.ok("-f", str(conf))
+        else:
+            os.kill(d.proc.pid, signal.SIGHUP)
+            end = time.monotonic() + 10
+            while served_fingerprint(port, "site.example", ca.client_context()) != new.fingerprint:
+                assert time.monotonic() < end, "SIGHUP did not load the new certificate"
+                time.sleep(0.1)
+    assert served_fingerprint(port, "site.example", ca.client_context()) == new.fingerprint
+    conn.request("GET", "/after")  # the open connection goes on, with its certificate
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.read()
+    assert conn.sock.getpeercert(binary_form=True) == held
+    conn.close()
+
+
+def test_a_bad_certificate_file_is_refused_at_its_line_and_changes_nothing(
+    daemon, backends, tmp_path, ca
+):
+    good = ca.issue("good", "site.example")
+    (r1,) = backends("r1")
+    d = daemon()
+    port = start_tls(d, tmp_path, [good], r1.address)
+    cases = {
+        str(tmp_path / "missing.pem"): "cannot read",
+        str(ca.mismatched("mismatched")): "the private key does not match the certificate",
+    }
+    before = d.ok("-L", "-n")
+    for path, reason in cases.items():
+        bad = tmp_path / "bad.conf"
+        bad.write_text(
+            tls_config(port, [good], r1.address).replace(
+                f"    tls = {good.path}\n", f"    tls = {good.path}\n    tls = {path}\n"
+            )
+        )
+        done = d.adm("-f", str(bad))
+        assert done.returncode != 0
+        assert done.stderr.startswith(f"{bad}:5: tls: ") and reason in done.stderr, done.stderr
+        edit = d.adm("-E", "-i", "secure", "--tls", path)
+        assert edit.returncode != 0 and reason in edit.stderr
+        assert d.ok("-L", "-n") == before
+        assert served_fingerprint(port, "site.example", ca.client_context()) == good.fingerprint
+    plain = d.adm("-E", "-i", "secure", "--tls", "none")
+    assert plain.returncode != 0 and "stopped" in plain.stderr  # TLS off: stop it first
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_clients_that_do_not_speak_tls_are_cut_and_everyone_else_is_served(
+    daemon, backends, tmp_path, ca
+):
+    cert = ca.issue("site", "site.example")
+    (r1,) = backends("r1")
+    d = daemon()
+    port = start_tls(d, tmp_path, [cert], r1.address, "client_timeout = 1")
+    context = ca.client_context()
+    assert served_fingerprint(port, "site.example", context) == cert.fingerprint
+    baseline = _fds(d.proc.pid)
+
+    def answer_to(data: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+            plain.sendall(data)
+            got = b""
+            while chunk := plain.recv(4096):
+                got += chunk
+            return got
+
+    # plain HTTP to the TLS port, and garbage instead of a ClientHello: closed, nothing relayed
+    assert b"HTTP/1.1 200" not in answer_to(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer_to(b"\x16\x03\x01\x00\x05hello" + b"\x00" * 64)[:1] in (b"", b"\x15")
+    assert not [r for r in r1.requests() if r["path"] == "/"]
+    # a handshake that stalls is cut at client_timeout
+    stalled = socket.create_connection(("127.0.0.1", port), timeout=10)
+    stalled.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, then nothing
+    started = time.monotonic()
+    assert stalled.recv(4096) in (b"", b"\x15\x03\x03\x00\x02\x02\x28")
+    assert 0.5 <= time.monotonic() - started <= 5
+    stalled.close()
+    # hundreds of handshakes that never finish: a real client is still served meanwhile
+    hanging = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(300)]
+    for sock in hanging:
+        sock.sendall(b"\x16\x03\x01")
+    conn = HttpsConnection(port, "site.example", context)
+    conn.request("GET", "/meanwhile")
+    assert conn.getresponse().status == 200
+    conn.close()
+    end = time.monotonic() + 10
+    while _fds(d.proc.pid) > baseline + 2 and time.monotonic() < end:
+        time.sleep(0.2)  # cut at client_timeout: their descriptors are given back
+    assert _fds(d.proc.pid) <= baseline + 2
+    for sock in hanging:
+        sock.close()
+
+
+def test_tls_through_two_workers(daemon, backends, tmp_path, ca):
+    cert = ca.issue("site", "site.example")
+    (r1,) = backends("r1")
+    d = daemon("--workers", "2")
+    port = start_tls(d, tmp_path, [cert], r1.address)
+    for _ in range(6):
+        body, _ = curl(port, "site.example", ca)
+        assert dict(json.loads(body))["X-Forwarded-Proto"] == "https"
+    stats = json.loads(d.ok("-L", "--json"))["services"][0]
+    assert stats["tls"] == [str(cert.path)] and stats["stats"]["requests"] == 6
