@@ -1,8 +1,9 @@
-"""Active checks on the event loop: one task per checked server, spread over its interval.
+"""Active checks on the event loop: every checked server's checks, spread over its interval,
+from one timetable and one prober (no task per server).
 
 The checker does not decide what is checked: `servers()` (given by its owner) says which
 servers of which services are checked now, and a reconciling pass each RECONCILE_SECONDS starts
-the tasks of new ones and ends those of servers gone (or whose check changed). A server is
+checking new ones and stops checking those gone (or whose check changed). A server is
 known by its service and address, so a reloaded table (new objects, same servers) goes on
 being checked at the same pace. Every result goes
 to `report(service, server, result)`; the owner keeps the rise/fall machine and the states (a
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable
 
-from tcpvs.health.probe import probe
+from tcpvs.health.agenda import Agenda
+from tcpvs.health.probe import Check, Prober, Target
 from tcpvs.health.result import CheckResult
 from tcpvs.health.spec import CheckSpec
 from tcpvs.health.state import Health
@@ -28,7 +31,10 @@ from tcpvs.table.model import DOWN, MAINT, UP, RealServer, Service
 log = logging.getLogger("tcpvsd")
 
 RECONCILE_SECONDS = 1.0
-JITTER = 0.1  # each wait is the interval ±10 %: 1,000 servers never check in one millisecond
+JITTER = 0.1  # each wait is the interval ±10 %: servers added together drift apart
+# Checks due this close together start together, at most this early: one wake-up of the loop
+# for several checks, and their answers come close together too (fewer wake-ups again).
+BATCH = 0.02
 
 Checked = Iterable[tuple[Service, RealServer]]
 Key = tuple[str, Address]
@@ -54,17 +60,43 @@ def judge(service: Service, server: RealServer, result: CheckResult) -> str | No
     return server.health
 
 
+class _Watch:
+    """One server's checks with one spec: what they ask, and the check running if any."""
+
+    __slots__ = ("key", "spec", "target", "on_result", "check", "stopped")
+
+    def __init__(self, key: Key, spec: CheckSpec, checker: Checker) -> None:
+        self.key = key
+        self.spec = spec
+        self.target = Target(spec, *key[1])
+        self.on_result = functools.partial(checker._done, self)
+        self.check: Check | None = None
+        self.stopped = False
+
+
+def _stopped(watch: _Watch) -> bool:
+    return watch.stopped
+
+
 class Checker:
+    # from start() on
+    _loop: asyncio.AbstractEventLoop
+    _prober: Prober
+    _agenda: Agenda[_Watch]  # when each server's next check is due
+
     def __init__(self, servers: Callable[[], Checked], report: Report) -> None:
         self.servers = servers
         self.report = report
-        # (service ident, server address) -> (its check, its task), and its current objects
-        self.tasks: dict[Key, tuple[CheckSpec, asyncio.Task[None]]] = {}
+        # (service ident, server address) -> its checks, and its current objects
+        self.watches: dict[Key, _Watch] = {}
         self.current: dict[Key, tuple[Service, RealServer]] = {}
         self._reconciler: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
+        self._loop = loop = asyncio.get_running_loop()
+        self._prober = Prober(loop)
+        self._agenda = Agenda(loop, self._due, BATCH, _stopped)
+        self._reconciler = loop.create_task(self._reconcile_forever())
 
     async def _reconcile_forever(self) -> None:
         while True:
@@ -78,38 +110,54 @@ class Checker:
             for service, server in self.servers()
             if service.check_of(server) is not None
         }
-        for key, (spec, task) in list(self.tasks.items()):
+        for key, watch in list(self.watches.items()):
             current = self.current.get(key)
-            if current is None or current[0].check_of(current[1]) != spec:
-                task.cancel()
-                del self.tasks[key]
-        loop = asyncio.get_running_loop()
+            spec = None if current is None else current[0].check_of(current[1])
+            if spec is not watch.spec and spec != watch.spec:  # (`is`: mostly, and cheaper)
+                self._stop(watch)
+                del self.watches[key]
+        now = self._loop.time()
         for key, (service, server) in self.current.items():
             check = service.check_of(server)
-            if key not in self.tasks and check is not None:
-                self.tasks[key] = (check, loop.create_task(self._check_forever(key, check)))
+            if key not in self.watches and check is not None:
+                self.watches[key] = watch = _Watch(key, check, self)
+                # The first check at a random point of the interval: servers added together
+                # (a config loaded) spread out at once.
+                self._agenda.add(now + random.uniform(0, check.interval), watch)
 
-    async def _check_forever(self, key: Key, spec: CheckSpec) -> None:
-        # The first check at a random point of the interval: servers added together (a config
-        # loaded) spread out at once.
-        await asyncio.sleep(random.uniform(0, spec.interval))
-        host, port = key[1]
-        while True:
-            service, server = self.current[key]
-            if server.admin != MAINT:  # maintenance pauses the checks
-                result = await probe(spec, host, port)
-                if key in self.current:
-                    service, server = self.current[key]  # (a reload while it ran)
-                    self.report(service, server, result)
-            await asyncio.sleep(spec.interval * random.uniform(1 - JITTER, 1 + JITTER))
+    def _stop(self, watch: _Watch) -> None:
+        watch.stopped = True
+        if watch.check is not None:
+            self._prober.cancel(watch.check)
+
+    def _due(self, watches: list[_Watch]) -> None:
+        for watch in watches:
+            server = self.current[watch.key][1]
+            if server.admin == MAINT:  # maintenance pauses the checks
+                self._next(watch)
+            else:
+                watch.check = self._prober.start(watch.target, watch.on_result)
+
+    def _done(self, watch: _Watch, result: CheckResult) -> None:
+        watch.check = None
+        self._next(watch)
+        current = self.current.get(watch.key)  # (the objects of a reload since it started)
+        if current is not None:
+            self.report(*current, result)
+
+    def _next(self, watch: _Watch) -> None:
+        wait = watch.spec.interval * random.uniform(1 - JITTER, 1 + JITTER)
+        self._agenda.add(self._loop.time() + wait, watch)
 
     async def close(self) -> None:
-        tasks = [task for _, task in self.tasks.values()]
-        if self._reconciler is not None:
-            tasks.append(self._reconciler)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tasks.clear()
+        reconciler, self._reconciler = self._reconciler, None
+        if reconciler is None:
+            return  # not started, or closed already
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
+        for watch in self.watches.values():
+            self._stop(watch)
+        self.watches.clear()
+        self._agenda.close()
+        self._prober.close()

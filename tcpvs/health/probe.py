@@ -1,14 +1,29 @@
-"""One active health check against one server: `probe` does the I/O (asyncio streams, one
-deadline for the whole check); `Answer` judges what comes back, sans-IO."""
+"""Active health checks' I/O: a `Prober` runs any number of checks at once on non-blocking
+sockets, with no task, future, transport or timer per check; `probe` runs one. `Answer`
+judges what a server answers, sans-IO.
+
+The prober's sockets sit in an epoll set of its own, whose one descriptor the event loop
+watches: a check costs the loop nothing until its socket is ready, then one call. Each socket
+is registered once, edge-triggered (so it need not be modified between connecting and
+reading), and a closed socket leaves the set by itself: an http check makes six system calls
+(socket, connect, epoll_ctl, send, recv, close), a tcp check four. The deadlines share one
+loop timer (an Agenda).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import os
+import select
+import socket
 import time
+from collections.abc import Callable
 
 import regex
 
+from tcpvs.health.agenda import Agenda
 from tcpvs.health.result import CheckResult
 from tcpvs.health.spec import CheckSpec
 from tcpvs.http import (
@@ -23,11 +38,19 @@ from tcpvs.http import (
 from tcpvs.table.addr import Address, format_address
 
 # CheckResult is here too: a check's outcome comes from its prober.
-__all__ = ["Answer", "CheckResult", "probe", "request"]
+__all__ = ["Answer", "Check", "CheckResult", "Prober", "Target", "probe", "request"]
 
 HEAD_LIMIT = 16 * 1024
 BODY_LIMIT = 64 * 1024
 READ_SIZE = 16 * 1024
+# A deadline rings at most this early: the loop timer's resolution (uvloop: 1 ms).
+DEADLINE_WINDOW = 0.001
+
+_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+# A tcp check waits for the connection only; an http check for it, then the answer.
+_TCP_EVENTS = select.EPOLLOUT | select.EPOLLET
+_HTTP_EVENTS = select.EPOLLOUT | select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+_READABLE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 
 
 def request(spec: CheckSpec, host: str, port: int) -> bytes:
@@ -39,9 +62,17 @@ def request(spec: CheckSpec, host: str, port: int) -> bytes:
     ).encode()
 
 
+@functools.lru_cache(maxsize=1024)
+def _pattern(body: str) -> regex.Pattern[str]:
+    """A body regex compiled once, not looked up in `regex`'s own cache at every check."""
+    return regex.compile(body)
+
+
 class Answer:
     """What a server answers to a check, judged as its bytes come: `connected()`, then
     `feed(data)` and `end()` at EOF, until `done`; then `ok`, `status` and `error` tell."""
+
+    __slots__ = ("spec", "done", "ok", "status", "error", "_buf", "_head", "_chunks", "_scanned")
 
     def __init__(self, spec: CheckSpec) -> None:
         self.spec = spec
@@ -122,45 +153,212 @@ class Answer:
 
     def _match(self, body: bytes) -> None:
         assert self.spec.body is not None
-        found = regex.search(self.spec.body, body.decode("utf-8", "replace"))
+        found = _pattern(self.spec.body).search(body.decode("utf-8", "replace"))
         self._finish(found is not None, None if found else "body did not match")
 
 
+def _error_text(code: int) -> str:
+    """The errno's words: "connection refused"."""
+    return os.strerror(code).lower()
+
+
 def _os_error(exc: OSError) -> str:
-    """The errno's words ("connection refused"), not the wrapper's message (asyncio says
-    "Connect call failed ('127.0.0.1', 9)")."""
-    if exc.errno:
-        return os.strerror(exc.errno).lower()
-    return str(exc) or type(exc).__name__
+    """The errno's words, not the exception's message."""
+    return _error_text(exc.errno) if exc.errno else (str(exc) or type(exc).__name__)
 
 
-async def _check(spec: CheckSpec, host: str, port: int, answer: Answer) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        answer.connected()
-        if not answer.done:
-            writer.write(request(spec, host, port))
-        while not answer.done:
-            data = await reader.read(READ_SIZE)
-            if data:
-                answer.feed(data)
-            else:
-                answer.end()
-    finally:
-        writer.close()
+class Target:
+    """What one server's checks connect to and send, worked out once for all its checks:
+    `spec.port`, when set, in place of `port`; the request of an http check."""
+
+    __slots__ = ("spec", "family", "sockaddr", "request")
+
+    def __init__(self, spec: CheckSpec, host: str, port: int) -> None:
+        """`host` is a numeric address, as tables keep them (resolving a name here would
+        stop the loop); ValueError if not."""
+        self.spec = spec
+        port = spec.port or port
+        try:
+            family, _, _, _, sockaddr = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )[0]
+        except socket.gaierror as exc:
+            raise ValueError(f"cannot check {host!r}: not a numeric address") from exc
+        self.family = family
+        self.sockaddr = sockaddr
+        self.request = request(spec, host, port) if spec.kind == "http" else b""
+
+
+class Check:
+    """One check in flight: its socket and how far it got. Its prober calls `on_result`
+    once, never from within `Prober.start`, unless the check is cancelled."""
+
+    __slots__ = (
+        "answer",
+        "on_result",
+        "over",
+        "sock",
+        "_unsent",
+        "_connected",
+        "_started",
+        "_wall",
+    )
+
+    def __init__(self, target: Target, on_result: Callable[[CheckResult], None]) -> None:
+        self.answer = Answer(target.spec)
+        self.on_result: Callable[[CheckResult], None] | None = on_result
+        self.over = False  # the socket is closed
+        self.sock: socket.socket | None = None
+        self._unsent = target.request
+        self._connected = False
+        self._started, self._wall = time.monotonic(), time.time()
+
+    def result(self) -> CheckResult:
+        answer = self.answer
+        duration_ms = (time.monotonic() - self._started) * 1000
+        return CheckResult(answer.ok, answer.status, answer.error, duration_ms, self._wall)
+
+    def on_events(self, events: int) -> bool:
+        """Go as far as the socket's readiness (epoll's `events`) allows; True once over."""
+        answer, sock = self.answer, self.sock
+        assert sock is not None
+        if not self._connected:
+            if events & select.EPOLLERR:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    answer.fail(_error_text(code))
+                    return True
+            self._connected = True
+            answer.connected()
+            if answer.done:
+                return True
+        if self._unsent:
+            try:
+                sent = sock.send(self._unsent)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                answer.fail(_os_error(exc))
+                return True
+            self._unsent = self._unsent[sent:]  # the rest when the socket is writable again
+        if events & _READABLE:
+            # Up to EAGAIN, EOF or the verdict: edge-triggered, the socket is not reported
+            # again for data already there.
+            while not answer.done:
+                try:
+                    data = sock.recv(READ_SIZE)
+                except BlockingIOError:
+                    return False
+                except OSError as exc:
+                    answer.fail(_os_error(exc))
+                    break
+                if data:
+                    answer.feed(data)
+                else:
+                    answer.end()
+        return answer.done
+
+
+def _over(check: Check) -> bool:
+    return check.over
+
+
+class Prober:
+    """Runs checks on the loop: `start(target, on_result)` for each; `cancel(check)` ends one
+    with no result, `close()` all that still run."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._epoll = select.epoll()
+        self._checks: dict[int, Check] = {}  # by socket descriptor
+        self._deadlines: Agenda[Check] = Agenda(loop, self._expire, DEADLINE_WINDOW, _over)
+        loop.add_reader(self._epoll.fileno(), self._ready)
+
+    def __len__(self) -> int:
+        """The checks running."""
+        return len(self._checks)
+
+    def start(self, target: Target, on_result: Callable[[CheckResult], None]) -> Check:
+        check = Check(target, on_result)
+        try:
+            check.sock = sock = socket.socket(target.family, _STREAM)
+            code = sock.connect_ex(target.sockaddr)
+            if code not in (0, errno.EINPROGRESS):
+                raise OSError(code, os.strerror(code))
+            fd = sock.fileno()
+            self._epoll.register(fd, _HTTP_EVENTS if target.request else _TCP_EVENTS)
+        except OSError as exc:  # out of descriptors or ports, no route...
+            check.answer.fail(_os_error(exc))
+            self._end(check)
+            self._loop.call_soon(self._deliver, [check])
+            return check
+        self._checks[fd] = check
+        self._deadlines.add(self._loop.time() + target.spec.timeout, check)
+        return check
+
+    def cancel(self, check: Check) -> None:
+        check.on_result = None
+        if not check.over:
+            self._end(check)
+
+    def close(self) -> None:
+        for check in list(self._checks.values()):
+            self.cancel(check)
+        self._deadlines.close()
+        self._loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
+
+    def _end(self, check: Check) -> None:
+        check.over = True
+        if check.sock is not None:
+            self._checks.pop(check.sock.fileno(), None)
+            check.sock.close()  # which also takes it out of the epoll set
+
+    def _ready(self) -> None:
+        over = []
+        checks = self._checks
+        for fd, events in self._epoll.poll(0):
+            check = checks.get(fd)
+            if check is not None and check.on_events(events):
+                self._end(check)
+                over.append(check)
+        # The results after the batch's I/O: a check started by `on_result` could be given a
+        # descriptor closed above, and then an event of this batch that is not its own.
+        self._deliver(over)
+
+    def _expire(self, checks: list[Check]) -> None:
+        for check in checks:
+            check.answer.fail("timeout")
+            self._end(check)
+        self._deliver(checks)
+
+    def _deliver(self, checks: list[Check]) -> None:
+        for check in checks:
+            on_result, check.on_result = check.on_result, None
+            if on_result is None:
+                continue  # cancelled
+            try:
+                on_result(check.result())
+            except Exception as exc:  # one owner's error must not lose the others' results
+                self._loop.call_exception_handler(
+                    {"message": "a health check's result callback failed", "exception": exc}
+                )
 
 
 async def probe(spec: CheckSpec, host: str, port: int) -> CheckResult:
     """Check the server at host:port (spec.port instead, when set) once, within
-    spec.timeout. Network failures are results, never exceptions."""
-    started, wall = time.monotonic(), time.time()
-    answer = Answer(spec)
+    spec.timeout. `host` is a numeric address. Network failures are results, never
+    exceptions."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[CheckResult] = loop.create_future()
+
+    def settle(outcome: CheckResult) -> None:
+        if not result.done():  # else cancelled, and the prober is being closed
+            result.set_result(outcome)
+
+    prober = Prober(loop)
     try:
-        async with asyncio.timeout(spec.timeout):
-            await _check(spec, host, spec.port or port, answer)
-    except TimeoutError:
-        answer.fail("timeout")
-    except OSError as exc:
-        answer.fail(_os_error(exc))
-    duration_ms = (time.monotonic() - started) * 1000
-    return CheckResult(answer.ok, answer.status, answer.error, duration_ms, wall)
+        prober.start(Target(spec, host, port), settle)
+        return await result
+    finally:
+        prober.close()
