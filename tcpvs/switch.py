@@ -24,7 +24,7 @@ from tcpvs.proxy.listener import ServiceListener
 from tcpvs.table import slowstart
 from tcpvs.table.addr import Address, format_address, parse_address
 from tcpvs.table.listing import snapshot
-from tcpvs.table.model import DEFAULT_SERVER_PORT, DOWN, UP, RealServer, Rule, Service
+from tcpvs.table.model import DEFAULT_SERVER_PORT, DOWN, UP, RealServer, Rule, Service, SniRule
 from tcpvs.table.operations import Table
 
 log = logging.getLogger("tcpvsd")
@@ -196,6 +196,12 @@ class Switch:
 
     async def delete_rule(self, ident: str, pattern: str, server: str | Address) -> None:
         self.table.delete_rule(ident, pattern, server)
+
+    async def add_sni_rule(self, ident: str, pattern: str, server: str | Address) -> SniRule:
+        return self.table.add_sni_rule(ident, pattern, server)
+
+    async def delete_sni_rule(self, ident: str, pattern: str, server: str | Address) -> None:
+        self.table.delete_sni_rule(ident, pattern, server)
 
     # -- running ----------------------------------------------------------------------------
 

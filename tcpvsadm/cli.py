@@ -92,6 +92,7 @@ OPTIONS = (
     Option("state", None, "--state", "state", "ready, drain (no new requests) or maint"),
     Option("check", None, "--check", "check", "how servers are checked, or none"),
     Option("tls", None, "--tls", "file", "-A/-E: a certificate chain and key (PEM), repeatable"),
+    Option("sni", None, "--sni", None, "rules: the pattern is a TLS server name (passthrough)"),
 )
 OPTIONS_BY_KEY = {o.key: o for o in OPTIONS}
 SOCKET = Option("socket", None, "--socket", "path", "tcpvsd's control socket ({socket})")
@@ -142,8 +143,10 @@ COMMANDS = (
         ("weight", "state", "check"),
     ),
     Command("delete_server", "-d", "--delete-server", "delete real server", _SERVER),
-    Command("add_rule", None, "--add-rule", "add rule into virtual service", _RULE, ("match",)),
-    Command("delete_rule", None, "--del-rule", "del rule from virtual service", _RULE),
+    Command(
+        "add_rule", None, "--add-rule", "add rule into virtual service", _RULE, ("match", "sni")
+    ),
+    Command("delete_rule", None, "--del-rule", "del rule from virtual service", _RULE, ("sni",)),
     Command("list", "-L", "--list", "list the table", (), ("numeric", "ident", "stats", "json")),
     Command("load_config", "-f", "--load-configfile", "load a config file", metavar="file"),
     Command("start", None, "--start", "start the virtual services", (), ("ident",)),
@@ -195,6 +198,7 @@ def help_text() -> str:
         f"  {PROG} -e -i ident -r server-address --state ready|drain|maint [-w weight]",
         f"  {PROG} -d -i ident -r server-address",
         f"  {PROG} --add-rule -i ident -p pattern -r server-address [-m match-num]",
+        f"  {PROG} --add-rule|del-rule -i ident --sni -p server-name -r server-address",
         f"  {PROG} --del-rule -i ident -p pattern -r server-address",
         f"  {PROG} -L [-n] [-i ident] [--stats] [--json]",
         f"  {PROG} -f config-file",
@@ -210,7 +214,7 @@ def help_text() -> str:
     lines += ["", "Options:"]
     # The original's order, then what tcpvsadm added.
     order = ("ident", "scheduler", "port", "pattern", "match", "real_server", "listen", "weight")
-    added = ("numeric", "stats", "json", "state", "check", "tls")
+    added = ("numeric", "stats", "json", "state", "check", "tls", "sni")
     for opt in (*(OPTIONS_BY_KEY[k] for k in (*order, *added)), SOCKET):
         short = f"{opt.short} {opt.metavar or ''}" if opt.short else opt.metavar or ""
         text = opt.help.format(schedulers=schedulers, socket=default_socket_path())
@@ -355,7 +359,23 @@ def _operation(client: ControlClient, command: Command, v: dict[str, Any]) -> No
     client.call(command.key, **{ARGUMENTS[k]: v[k] for k in keys if k in v})
 
 
-SPECIAL_ACTIONS = {"list": _list, "load_config": _load_config}
+def _rule(client: ControlClient, command: Command, v: dict[str, Any]) -> None:
+    """--add-rule / --del-rule: a URI pattern's, or with --sni a server name's."""
+    if not v.get("sni"):
+        _operation(client, command, v)
+    elif "match" in v:
+        raise UsageError("Illegal 'match' option with the 'sni' option")
+    else:
+        op = command.key.replace("_rule", "_sni_rule")
+        client.call(op, ident=v["ident"], pattern=v["pattern"], server=v["real_server"])
+
+
+SPECIAL_ACTIONS = {
+    "list": _list,
+    "load_config": _load_config,
+    "add_rule": _rule,
+    "delete_rule": _rule,
+}
 
 
 def run(args: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tcpvs.errors import ControlError, TcpvsError
 from tcpvs.table.listing import rule_snapshot, server_snapshot, service_snapshot
-from tcpvs.table.model import RealServer, Rule, Service
+from tcpvs.table.model import RealServer, Rule, Service, SniRule
 from tcpvs.table.settings import SETTINGS
 
 DEFAULT_SOCKET = "/run/tcpvs/tcpvsd.sock"
@@ -63,6 +63,8 @@ OPS: dict[str, Op] = {
     "delete_server": Op(("ident", "server")),
     "add_rule": Op(("ident", "pattern", "server"), ("match",)),
     "delete_rule": Op(("ident", "pattern", "server")),
+    "add_sni_rule": Op(("ident", "pattern", "server")),
+    "delete_sni_rule": Op(("ident", "pattern", "server")),
     "start": Op((), ("ident",)),
     "stop": Op((), ("ident",)),
     "load_config": Op(("text",), ("filename",)),
@@ -143,6 +145,8 @@ def result_to_json(result: Any) -> Any:
         return server_snapshot(result)
     if isinstance(result, Rule):
         return rule_snapshot(result)
+    if isinstance(result, SniRule):
+        return {"pattern": result.pattern, "servers": len(result.servers)}
     return result
 
 

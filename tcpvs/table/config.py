@@ -30,6 +30,7 @@ SYNTAX = {
     "redirect": "redirect = host[:port]",
     "server": "server = host[:port] [weight] [check SPEC]",
     "rule": 'rule = pattern "regex" [match n] use server host[:port]',
+    "sni": 'rule = sni "name|*.name|~regex|*" use server host[:port]',
     "tls": "tls = /path/to/chain-and-key.pem",
     "tls_min": "tls_min = 1.2|1.3",
     "check": "check = http [METHOD] [PATH] [expect CODES] ... | tcp ... | none",
@@ -106,6 +107,7 @@ class ServiceDecl:
     lines: dict[str, int] = field(default_factory=dict)  # option -> line it was set on
     servers: list[tuple[int, Address, int, str | None]] = field(default_factory=list)
     rules: list[tuple[int, str, int, Address]] = field(default_factory=list)
+    sni_rules: list[tuple[int, str, Address]] = field(default_factory=list)
 
 
 class _Parser:
@@ -264,6 +266,9 @@ class _Parser:
             raise self.error(line, str(exc)) from None
 
     def rule(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        if values and values[0].is_word("sni"):
+            self.sni_rule(decl, line, values)
+            return
         match = 0
         if len(values) == 7 and values[2].is_word("match"):
             match = self.number(line, "match number", values[3].text, MAX_MATCH)
@@ -277,6 +282,12 @@ class _Parser:
             raise self.error(line, f"syntax error, expected '{SYNTAX['rule']}'")
         address = self.address(line, "server", values[4].text, DEFAULT_SERVER_PORT)
         decl.rules.append((line, values[1].text, match, address))
+
+    def sni_rule(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        if not (len(values) == 5 and values[2].is_word("use") and values[3].is_word("server")):
+            raise self.error(line, f"syntax error, expected '{SYNTAX['sni']}'")
+        address = self.address(line, "server", values[4].text, DEFAULT_SERVER_PORT)
+        decl.sni_rules.append((line, values[1].text, address))
 
 
 _HANDLERS = {
@@ -322,6 +333,8 @@ def parse_config(text: str, filename: str) -> Table:
             _apply(filename, line, table.add_server, decl.ident, address, weight, check)
         for line, pattern, match, address in decl.rules:
             _apply(filename, line, table.add_rule, decl.ident, pattern, address, match)
+        for line, pattern, address in decl.sni_rules:
+            _apply(filename, line, table.add_sni_rule, decl.ident, pattern, address)
     return table
 
 

@@ -46,8 +46,12 @@ def rule_snapshot(rule: Rule) -> dict[str, Any]:
     return {
         "pattern": rule.pattern,
         "match": rule.match,
-        "servers": [{"host": s.address.host, "port": s.address.port} for s in rule.servers],
+        "servers": [_host_port(s) for s in rule.servers],
     }
+
+
+def _host_port(server: RealServer) -> dict[str, Any]:
+    return {"host": server.address.host, "port": server.address.port}
 
 
 def service_snapshot(service: Service) -> dict[str, Any]:
@@ -67,6 +71,10 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         ),
         "servers": [server_snapshot(s) for s in service.servers],
         "rules": [rule_snapshot(rule) for rule in service.rules],
+        "sni_rules": [
+            {"pattern": rule.pattern, "servers": [_host_port(s) for s in rule.servers]}
+            for rule in service.sni_rules
+        ],
         "stats": {**service.stats.as_dict(), "retries_denied": service.budget.denied},
     }
 
@@ -208,6 +216,11 @@ def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = Fals
             lines.append(
                 f'{INDENT}rule = pattern "{rule["pattern"]}" {match}'
                 f"use server {_address(server, numeric)}"
+            )
+    for sni in svc.get("sni_rules", ()):
+        for server in sni["servers"]:
+            lines.append(
+                f'{INDENT}rule = sni "{sni["pattern"]}" use server {_address(server, numeric)}'
             )
     lines.append("}")
     return lines

@@ -174,6 +174,51 @@ class Rule:
         return self.pattern in DEFAULT_PATTERNS
 
 
+SNI_DEFAULT = "*"  # the SNI rule every connection that no other rule takes goes to
+_SNI_NAME = regex.compile(r"(?:\*\.)?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+
+
+@dataclass(eq=False, slots=True)
+class SniRule:
+    """A TLS passthrough rule: connections whose ClientHello names a matching server (SNI)
+    go to its servers. `pattern`: a name, `*.example.com` (any name ending in .example.com,
+    as nginx's server_name), `~REGEX` (searched in the name) or `*` (the default rule: every
+    connection no other rule takes, those without SNI too)."""
+
+    pattern: str
+    servers: list[RealServer]
+    compiled: Any = None  # regex.Pattern[str] of a ~REGEX pattern
+
+    def __post_init__(self) -> None:
+        if self.compiled is None:
+            self.compiled = compile_sni_pattern(self.pattern)
+
+    @property
+    def is_default(self) -> bool:
+        return self.pattern == SNI_DEFAULT
+
+    def matches(self, name: str) -> bool:
+        """Whether the (lower-case) server name is this rule's; never for the default rule."""
+        pattern = self.pattern
+        if self.compiled is not None:
+            return self.compiled.search(name) is not None
+        if pattern.startswith("*."):
+            return name.endswith(pattern[1:])
+        return name == pattern
+
+
+def compile_sni_pattern(pattern: str) -> Any:
+    """The regex of a `~REGEX` SNI pattern, None for a name; ValueError for a bad pattern."""
+    if pattern.startswith("~"):
+        try:
+            return regex.compile(pattern[1:], regex.IGNORECASE)
+        except regex.error as exc:
+            raise ValueError(f"invalid sni pattern {pattern!r}: {exc}") from None
+    if pattern != SNI_DEFAULT and not _SNI_NAME.fullmatch(pattern):
+        raise ValueError(f"invalid sni pattern {pattern!r} (a host name, *.name, ~regex or *)")
+    return None
+
+
 _METACHARACTERS = frozenset("\\.^$*+?{}[]|()")
 
 
@@ -244,6 +289,7 @@ class Service:
     redirect: Address | None = None
     servers: list[RealServer] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    sni_rules: list[SniRule] = field(default_factory=list)  # TLS passthrough, by SNI
     running: bool = False
     stats: ServiceStats = field(default_factory=ServiceStats)
     check: CheckSpec | None = None  # how its servers are checked (None: they are not)
@@ -253,7 +299,7 @@ class Service:
     @property
     def speaks_http(self) -> bool:
         """HTTP services parse every request; others relay raw TCP (any protocol)."""
-        return bool(self.rules) or self.scheduler.http
+        return (bool(self.rules) or self.scheduler.http) and not self.sni_rules
 
     def check_of(self, server: RealServer) -> CheckSpec | None:
         """How `server` is checked: its own check if it has one, else the service's."""
@@ -264,6 +310,17 @@ class Service:
             if server.address == address:
                 return server
         return None
+
+    def route_sni(self, name: str | None) -> SniRule | None:
+        """The SNI rule of a connection whose ClientHello named `name` (None: no SNI, or no
+        readable ClientHello): the first that matches, else the default rule, if any."""
+        default = None
+        for rule in self.sni_rules:
+            if rule.is_default:
+                default = rule
+            elif name is not None and rule.matches(name):
+                return rule
+        return default
 
     def route(self, uri: bytes) -> Rule | None:
         """First rule whose pattern matches the URI (unanchored search)."""

@@ -28,6 +28,7 @@ from tcpvs.table.model import (
     RealServer,
     Rule,
     Service,
+    SniRule,
     compile_pattern,
 )
 from tcpvs.table.settings import SETTINGS_BY_NAME, Settings, check_setting
@@ -201,6 +202,8 @@ class Table:
         checked = _settings(settings)
         new_check = service.check if check is None else _check(check)
         new_certs = _certs(tls, tls_min, service.certs)
+        if new_certs is not None and service.sni_rules:
+            raise TableError("a service that ends TLS (tls =) has no sni rules: delete them first")
         new_redirect = service.redirect
         if redirect is not None:
             new_redirect = (
@@ -294,7 +297,8 @@ class Table:
     def delete_server(self, ident: str, server: str | Address) -> RealServer:
         service = self._service_for_server(ident)
         real = self._existing_server(service, server)
-        patterns = [f"'{rule.pattern}'" for rule in service.rules if real in rule.servers]
+        rules_of_service: list[Rule | SniRule] = [*service.rules, *service.sni_rules]
+        patterns = [f"'{rule.pattern}'" for rule in rules_of_service if real in rule.servers]
         if patterns:
             rules = "rule" if len(patterns) == 1 else "rules"
             used = f"used by {rules} {', '.join(patterns)} of service {ident}"
@@ -339,6 +343,42 @@ class Table:
                 len(service.rules) if first_default is None else first_default, rule
             )
         return rule
+
+    def add_sni_rule(self, ident: str, pattern: str, server: str | Address) -> SniRule:
+        """Send TLS connections whose SNI matches `pattern` to `server` (with the rule's
+        others), the ClientHello passed on as it is (passthrough)."""
+        service = self.service(ident)
+        if service.certs is not None:
+            raise TableError("sni rules pass TLS through: not in a service that ends it (tls =)")
+        if not isinstance(pattern, str) or not pattern:
+            raise TableError("illegal sni pattern specified")
+        if not pattern.startswith("~"):
+            pattern = pattern.lower()
+        real = self._existing_server(service, server)
+        rule = next((r for r in service.sni_rules if r.pattern == pattern), None)
+        if rule is not None:
+            if real in rule.servers:
+                raise TableError("Rule already exists")
+            rule.servers.append(real)
+            return rule
+        try:
+            rule = SniRule(pattern, [real])
+        except ValueError as exc:
+            raise TableError(str(exc).capitalize()) from None
+        service.sni_rules.append(rule)
+        return rule
+
+    def delete_sni_rule(self, ident: str, pattern: str, server: str | Address) -> None:
+        service = self.service(ident)
+        real = self._existing_server(service, server)
+        if not pattern.startswith("~"):
+            pattern = pattern.lower()
+        rule = next((r for r in service.sni_rules if r.pattern == pattern), None)
+        if rule is None or real not in rule.servers:
+            raise TableError("No such rule")
+        rule.servers.remove(real)
+        if not rule.servers:
+            service.sni_rules.remove(rule)
 
     def delete_rule(self, ident: str, pattern: str, server: str | Address) -> None:
         service = self.service(ident)

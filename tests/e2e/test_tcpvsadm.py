@@ -332,22 +332,23 @@ OPTION_ARGS = {
     "state": ["--state", "drain"],
     "check": ["--check", "tcp"],
     "tls": ["--tls", "site.pem"],
+    "sni": ["--sni"],
 }
 # + required, x illegal, o optional; columns in OPTION_ARGS order. The corrected KTCPVS matrix.
 MATRIX = {
-    ("add-service", "-A"): "x+ooxxxxoxxxoo",
-    ("edit-service", "-E"): "x+ooxxxxoxxxoo",
-    ("delete-service", "-D"): "x+xxxxxxxxxxxx",
-    ("flush", "-F"): "xxxxxxxxxxxxxx",
-    ("list", "-L"): "ooxxxxxxxooxxx",
-    ("add-server", "-a"): "x+xx+oxxxxxxox",
-    ("edit-server", "-e"): "x+xx+oxxxxxoox",
-    ("delete-server", "-d"): "x+xx+xxxxxxxxx",
-    ("add-rule", "--add-rule"): "x+xx+x+oxxxxxx",
-    ("del-rule", "--del-rule"): "x+xx+x+xxxxxxx",
-    ("start", "--start"): "xoxxxxxxxxxxxx",
-    ("stop", "--stop"): "xoxxxxxxxxxxxx",
-    ("load-configfile", "-f"): "xxxxxxxxxxxxxx",
+    ("add-service", "-A"): "x+ooxxxxoxxxoox",
+    ("edit-service", "-E"): "x+ooxxxxoxxxoox",
+    ("delete-service", "-D"): "x+xxxxxxxxxxxxx",
+    ("flush", "-F"): "xxxxxxxxxxxxxxx",
+    ("list", "-L"): "ooxxxxxxxooxxxx",
+    ("add-server", "-a"): "x+xx+oxxxxxxoxx",
+    ("edit-server", "-e"): "x+xx+oxxxxxooxx",
+    ("delete-server", "-d"): "x+xx+xxxxxxxxxx",
+    ("add-rule", "--add-rule"): "x+xx+x+oxxxxxxo",
+    ("del-rule", "--del-rule"): "x+xx+x+xxxxxxxo",
+    ("start", "--start"): "xoxxxxxxxxxxxxx",
+    ("stop", "--stop"): "xoxxxxxxxxxxxxx",
+    ("load-configfile", "-f"): "xxxxxxxxxxxxxxx",
 }
 
 

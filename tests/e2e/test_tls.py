@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import time
 
 import pytest
@@ -276,3 +277,52 @@ def test_tls_through_two_workers(daemon, backends, tmp_path, ca):
         assert dict(json.loads(body))["X-Forwarded-Proto"] == "https"
     stats = json.loads(d.ok("-L", "--json"))["services"][0]
     assert stats["tls"] == [str(cert.path)] and stats["stats"]["requests"] == 6
+
+
+# -- passthrough: TLS routed by SNI without decrypting ----------------------------------------
+
+
+def passthrough_config(port: int, lines: list[str]) -> str:
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"Virtual pass {{\n    listen = 127.0.0.1:{port}\n    scheduler = wlc\n{body}}}\n"
+
+
+@pytest.mark.parametrize("build", list(ENGINE_BUILDS))
+def test_passthrough_routes_by_sni_to_tls_servers_that_end_it_themselves(
+    daemon, backends, tmp_path, ca, build
+):
+    a_cert = ca.issue("a", "a.example")
+    b_cert = ca.issue("b", "*.b.example", "*.c.example")
+    (a,) = backends("a", options=("--tls", str(a_cert.path)))
+    (b,) = backends("b", options=("--tls", str(b_cert.path)))
+    d = daemon(env=ENGINE_BUILDS[build])
+    port = free_port()
+    conf = tmp_path / "pass.conf"
+    rules = [
+        f"server = {a.address} 1",
+        f"server = {b.address} 1",
+        f'rule = sni "a.example" use server {a.address}',
+        f'rule = sni "*.b.example" use server {b.address}',
+        f'rule = sni "~^api[0-9]+\\.c\\.example$" use server {b.address}',
+    ]
+    conf.write_text(passthrough_config(port, rules))
+    d.ok("-f", str(conf))
+    d.ok("--start")
+    # each server's own certificate: the bytes went through untouched
+    assert served_fingerprint(port, "a.example", ca.client_context()) == a_cert.fingerprint
+    assert served_fingerprint(port, "x.b.example", ca.client_context()) == b_cert.fingerprint
+    for name, backend in [("a.example", "a"), ("www.b.example", "b"), ("api7.c.example", "b")]:
+        conn = HttpsConnection(port, name, ca.client_context())
+        conn.request("GET", "/big/1048576")  # spliced once routed
+        resp = conn.getresponse()
+        assert (resp.getheader("X-Backend"), len(resp.read())) == (backend, 1048576), name
+        conn.close()
+    # no SNI, and no default rule: closed, never sent to an arbitrary server
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        served_fingerprint(port, None, ca.client_context())
+    listing = d.ok("-L", "-n")
+    assert f'    rule = sni "*.b.example" use server {b.address}\n' in listing
+    d.ok("--add-rule", "-i", "pass", "--sni", "-p", "*", "-r", a.address)
+    assert served_fingerprint(port, None, ca.client_context()) == a_cert.fingerprint
+    refused = d.adm("--add-rule", "-i", "pass", "--sni", "-p", "Bad Name", "-r", a.address)
+    assert refused.returncode != 0 and "Invalid sni pattern" in refused.stderr

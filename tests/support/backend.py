@@ -21,6 +21,7 @@ did not) reach a server. Paths:
 Every log line has the request's `sha256` (of its body) and `id` (the query's id=, if any).
 --idle-close S closes a keep-alive connection left idle S seconds, as servers do.
 --hang-up logs every request, then closes its connection without answering (a broken server).
+--tls PEM serves HTTP over TLS with the certificate chain and key in PEM.
 Raw mode (--raw): send "NAME\\n", echo bytes, and on the client's half-close send "bye\\n".
 It prints "ready PORT" on stdout once listening.
 """
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import ssl
 from urllib.parse import parse_qs, urlsplit
 
 import httptools
@@ -272,6 +274,7 @@ async def main() -> None:
     parser.add_argument("--raw", action="store_true")
     parser.add_argument("--idle-close", type=float, default=0)
     parser.add_argument("--hang-up", action="store_true")
+    parser.add_argument("--tls", metavar="PEM")
     args = parser.parse_args()
     log = open(args.log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
 
@@ -280,8 +283,12 @@ async def main() -> None:
             return RawBackend(args.name, log)
         return HttpBackend(args.name, log, args.idle_close, args.hang_up)
 
+    context = None
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls)
     server = await asyncio.get_running_loop().create_server(
-        protocol, args.host, args.port, reuse_address=True
+        protocol, args.host, args.port, reuse_address=True, ssl=context
     )
     print("ready", server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
