@@ -30,7 +30,7 @@ import time
 from tcpvs.compiled import IMPLEMENTATION
 from tcpvs.proxy.client import ClientConnection
 from tcpvs.proxy.listener import ServiceListener
-from tcpvs.proxy.upstream import ServerConnection
+from tcpvs.proxy.upstream import ServerConnection, pool_key
 from tcpvs.table.config import parse_config
 
 CONFIG = """\
@@ -87,7 +87,7 @@ def run(requests: int) -> float:
     listener = ServiceListener(service)
     listener.now = 1.0
     for server in service.servers:  # one idle keep-alive connection per server, as when warm
-        conn = ServerConnection(listener.pool, server)
+        conn = ServerConnection(listener.pool, server, pool_key(server, None))
         conn.connection_made(StandInTransport())
         conn.early = None
         listener.pool.release(conn, float("inf"))
@@ -102,7 +102,7 @@ def run(requests: int) -> float:
         conn = frontend.server_conn
         conn.data_received(RESPONSE)
     elapsed = time.perf_counter() - start
-    if client.written != requests * len(RESPONSE) or any(pool.acquire(s) is None for s in servers):
+    if client.written != requests * len(RESPONSE) or any(pool.acquire(s, None) is None for s in servers):
         raise AssertionError("the stand-in requests were not all answered")
     return elapsed / requests * 1e6
 

@@ -50,6 +50,8 @@ _SERVICE_OPTIONS = (
     "check",
     "tls",
     "tls_min",
+    "tls_ca",
+    "tls_verify",
     *_SETTINGS,
 )
 OPS: dict[str, Op] = {
@@ -73,12 +75,16 @@ OPS: dict[str, Op] = {
 }
 _INTEGERS = frozenset({"port", "weight", "match"})
 _LISTS = frozenset({"tls"})  # certificate files
+_BOOLEANS = frozenset({"tls_verify"})
 
 
 def _check_type(name: str, value: Any) -> None:
     if name in _INTEGERS:
         ok = isinstance(value, int) and not isinstance(value, bool)
         expected = "an integer"
+    elif name in _BOOLEANS:
+        ok = isinstance(value, bool)
+        expected = "true or false"
     elif name in _LISTS:
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
         expected = "a list of strings"

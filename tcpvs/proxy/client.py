@@ -8,6 +8,8 @@ bytes of each direction, and the exchange's actions become socket operations her
 from __future__ import annotations
 
 import asyncio
+import logging
+import ssl
 from typing import TYPE_CHECKING, cast
 
 from tcpvs.exchange.base import Exchange, Port
@@ -15,10 +17,13 @@ from tcpvs.exchange.http1 import HttpExchange
 from tcpvs.exchange.tcp import TcpExchange
 from tcpvs.proxy.relay import ClientToServer, Relay, ServerToClient
 from tcpvs.proxy.upstream import ServerConnection
+from tcpvs.table.addr import format_address
 from tcpvs.table.model import RealServer
 
 if TYPE_CHECKING:
     from tcpvs.proxy.listener import ServiceListener
+
+log = logging.getLogger("tcpvsd")
 
 
 class ClientConnection(Port):
@@ -98,7 +103,10 @@ class ClientConnection(Port):
 
     def open_server(self, server: RealServer, fresh: bool = False) -> bool:
         if not fresh:
-            conn = self.listener.pool.acquire(server)
+            upstream = self.listener.service.upstream
+            conn = self.listener.pool.acquire(
+                server, None if upstream is None else upstream.context
+            )
             if conn is not None:
                 self._attach(conn)
                 return True
@@ -106,11 +114,20 @@ class ClientConnection(Port):
         return False
 
     async def _connect(self, server: RealServer) -> None:
-        timeout = self.listener.service.settings.connect_timeout
+        service = self.listener.service
+        upstream = service.upstream
         try:
-            conn = await self.listener.pool.connect(server, timeout)
-        except (OSError, TimeoutError):
+            conn = await self.listener.pool.connect(
+                server,
+                service.settings.connect_timeout,
+                None if upstream is None else upstream.context,
+            )
+        except (OSError, TimeoutError) as exc:
             self.connecting = None
+            if isinstance(exc, ssl.SSLError):  # say why: a plain refusal needs no words
+                where = f"service {service.ident}: server {format_address(server.address)}"
+                why = getattr(exc, "verify_message", None) or exc.reason or exc
+                log.warning("%s: TLS handshake failed: %s", where, why)
             if self.transport is not None:
                 self.exchange.server_failed(server)
             return

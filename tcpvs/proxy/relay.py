@@ -174,8 +174,9 @@ class Relay:
         self.owner.relay_passed(self, b"")
 
     def _splice(self, nbytes: int) -> None:
-        if self.site.tls:
-            return  # the client's bytes are TLS records: only the loop's SSL layer reads them
+        server = self.server
+        if self.site.tls or (server is not None and server.tls):
+            return  # TLS records on one side: only the loop's SSL layer may read them
         src, dst = self.src, self.dst
         assert src is not None and dst is not None, "a relay passes only between two ends"
         flow = SpliceFlow(

@@ -8,6 +8,7 @@ cdef class ServerPool
 cdef class ServerConnection:
     cdef public ServerPool pool
     cdef public object server
+    cdef public object key
     cdef public object transport
     cdef public object peer
     cdef public Relay reader
@@ -24,6 +25,6 @@ cdef class ServerConnection:
 cdef class ServerPool:
     cdef public dict _idle
 
-    cpdef ServerConnection acquire(self, server)
+    cpdef ServerConnection acquire(self, server, tls)
     cpdef release(self, ServerConnection conn, double deadline)
     cpdef forget(self, ServerConnection conn)

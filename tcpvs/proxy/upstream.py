@@ -8,9 +8,9 @@ timeout; the most recently used one is reused first (least likely to be stale).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import TYPE_CHECKING, cast
 
-from tcpvs.table.addr import Address
 from tcpvs.table.model import RealServer
 
 if TYPE_CHECKING:
@@ -25,9 +25,10 @@ class ServerConnection:
     """One TCP connection to a real server (an asyncio.Protocol, not derived from it: the loop
     only calls its methods, and the compiled build makes it an extension type)."""
 
-    def __init__(self, pool: ServerPool, server: RealServer) -> None:
+    def __init__(self, pool: ServerPool, server: RealServer, key: object) -> None:
         self.pool = pool
         self.server = server
+        self.key = key  # its pool's: what it was opened to (pool_key)
         self.transport: asyncio.Transport | None = None
         self.peer: ClientConnection | None = None
         # the peer's relays: the one reading this connection, the one writing to it
@@ -67,13 +68,15 @@ class ServerConnection:
             self.transport.close()
 
     def eof_received(self) -> bool:
+        # Kept half-open for the peer to close when its exchange is done with it; over TLS
+        # the loop's SSL layer closes it at once whatever we say (it has no half-close).
         reader = self.reader
         if reader is not None:
             reader.source_ended()
-            return True  # the peer closes it when its exchange is done with it
+            return not self.server.tls
         if self.early is not None:
             self.early.append(b"")
-            return True
+            return not self.server.tls
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -101,14 +104,23 @@ class ServerConnection:
             self.transport.close()
 
 
+def pool_key(server: RealServer, tls: ssl.SSLContext | None) -> object:
+    """What a pooled connection must have been opened to, to serve `server`: its address,
+    and over TLS the name it verified and the context (settings, CAs) it was made with, so a
+    reload that changes them never gets a connection opened the old way."""
+    if not server.tls:
+        return server.address
+    return (server.address, server.tls_name, tls)
+
+
 class ServerPool:
-    """Idle keep-alive connections to real servers, keyed by server address."""
+    """Idle keep-alive connections to real servers, keyed by what they were opened to."""
 
     def __init__(self) -> None:
-        self._idle: dict[Address, list[ServerConnection]] = {}
+        self._idle: dict[object, list[ServerConnection]] = {}
 
-    def acquire(self, server: RealServer) -> ServerConnection | None:
-        conns = self._idle.get(server.address)
+    def acquire(self, server: RealServer, tls: ssl.SSLContext | None) -> ServerConnection | None:
+        conns = self._idle.get(pool_key(server, tls))
         while conns:
             conn = conns.pop()
             transport = conn.transport
@@ -118,14 +130,22 @@ class ServerPool:
                 return conn
         return None
 
-    async def connect(self, server: RealServer, timeout: float) -> ServerConnection:
-        """A new connection; raises OSError or TimeoutError."""
+    async def connect(
+        self, server: RealServer, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> ServerConnection:
+        """A new connection (over TLS with `tls` when the server is a `tls` one, its handshake
+        within `timeout` too); raises OSError (ssl.SSLError among them) or TimeoutError."""
         loop = asyncio.get_running_loop()
+        context = tls if server.tls else None
+        name = (server.tls_name or server.address.host) if context is not None else None
+        key = pool_key(server, tls)
         async with asyncio.timeout(timeout):
             _, protocol = await loop.create_connection(
-                lambda: cast(asyncio.Protocol, ServerConnection(self, server)),
+                lambda: cast(asyncio.Protocol, ServerConnection(self, server, key)),
                 server.address.host,
                 server.address.port,
+                ssl=context,
+                server_hostname=name,
             )
         conn = cast(ServerConnection, protocol)
         server.total_conns += 1
@@ -134,13 +154,13 @@ class ServerPool:
     def release(self, conn: ServerConnection, deadline: float) -> None:
         """Put a connection whose response ended cleanly back for reuse until `deadline`."""
         conn.idle_deadline = deadline
-        conns = self._idle.setdefault(conn.server.address, [])
+        conns = self._idle.setdefault(conn.key, [])
         conns.append(conn)
         if len(conns) > MAX_IDLE_PER_SERVER:
             conns.pop(0).close()
 
     def forget(self, conn: ServerConnection) -> None:
-        conns = self._idle.get(conn.server.address)
+        conns = self._idle.get(conn.key)
         if conns and conn in conns:
             conns.remove(conn)
 

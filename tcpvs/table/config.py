@@ -18,7 +18,7 @@ from tcpvs.table.model import (
     MAX_MATCH,
     MAX_WEIGHT,
 )
-from tcpvs.table.operations import Table
+from tcpvs.table.operations import Table, written_name
 from tcpvs.table.settings import SETTINGS_BY_NAME, check_setting
 from tcpvs.tls.certs import CertificateError, load_certificate
 from tcpvs.tls.settings import TLS_VERSIONS
@@ -28,11 +28,13 @@ SYNTAX = {
     "listen": "listen = host[:port]",
     "scheduler": "scheduler = name",
     "redirect": "redirect = host[:port]",
-    "server": "server = host[:port] [weight] [check SPEC]",
+    "server": "server = host[:port] [weight] [tls [NAME]] [check SPEC]",
     "rule": 'rule = pattern "regex" [match n] use server host[:port]',
     "sni": 'rule = sni "name|*.name|~regex|*" use server host[:port]',
     "tls": "tls = /path/to/chain-and-key.pem",
     "tls_min": "tls_min = 1.2|1.3",
+    "tls_ca": "tls_ca = /path/to/ca-bundle.pem",
+    "tls_verify": "tls_verify = required|none",
     "check": "check = http [METHOD] [PATH] [expect CODES] ... | tcp ... | none",
 }
 REDIRECT_DEFAULT_PORT = 80
@@ -105,7 +107,7 @@ class ServiceDecl:
     line: int
     options: dict[str, Any] = field(default_factory=dict)  # Table.add_service keywords
     lines: dict[str, int] = field(default_factory=dict)  # option -> line it was set on
-    servers: list[tuple[int, Address, int, str | None]] = field(default_factory=list)
+    servers: list[tuple[int, Address, int, str | None, bool | str]] = field(default_factory=list)
     rules: list[tuple[int, str, int, Address]] = field(default_factory=list)
     sni_rules: list[tuple[int, str, Address]] = field(default_factory=list)
 
@@ -227,16 +229,27 @@ class _Parser:
         decl.options["redirect"] = self.address(line, "redirect", text, REDIRECT_DEFAULT_PORT)
 
     def server(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
-        # host[:port] [weight] [check SPEC...]: the server's own check, else its service's
+        # host[:port] [weight] [tls [NAME]] [check SPEC...]; a check: the server's own
         words = [t.text.lower() for t in values]
         own = words.index("check", 1) if "check" in words[1:] else len(values)
-        self.expect(line, "server", values[:own], 1, 2)
-        address = self.address(line, "server", values[0].text, DEFAULT_SERVER_PORT)
-        weight = self.number(line, "weight", values[1].text, MAX_WEIGHT) if own > 1 else 1
+        head = values[:own]
+        self.expect(line, "server", head, 1, 4)
+        address = self.address(line, "server", head[0].text, DEFAULT_SERVER_PORT)
+        rest = head[1:]
+        weight = 1
+        if rest and not rest[0].is_word("tls"):
+            weight = self.number(line, "weight", rest[0].text, MAX_WEIGHT)
+            rest = rest[1:]
+        tls: bool | str = False
+        if rest and rest[0].is_word("tls"):
+            tls = rest[1].text if len(rest) > 1 else written_name(head[0].text) or True
+            rest = rest[2:]
+        if rest:
+            raise self.error(line, f"syntax error, expected '{SYNTAX['server']}'")
         check = None  # (its service's)
         if own < len(values):  # its own, as text: `none` is a check too
             check = format_check(self.check_spec(line, values[own + 1 :]))
-        decl.servers.append((line, address, weight, check))
+        decl.servers.append((line, address, weight, check, tls))
 
     def tls(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
         # one certificate file per line, loaded (and so checked) here: its error is this line's
@@ -246,6 +259,17 @@ class _Parser:
         except CertificateError as exc:
             raise self.error(line, f"tls: {exc}") from None
         decl.options.setdefault("tls", []).append(certificate)
+
+    def tls_ca(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        self.expect(line, "tls_ca", values, 1, 1)
+        decl.options["tls_ca"] = values[0].text
+
+    def tls_verify(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
+        self.expect(line, "tls_verify", values, 1, 1)
+        word = values[0].text.lower()
+        if word not in ("none", "required"):
+            raise self.error(line, f"illegal tls_verify '{values[0].text}' (required or none)")
+        decl.options["tls_verify"] = word == "required"
 
     def tls_min(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
         self.expect(line, "tls_min", values, 1, 1)
@@ -299,6 +323,8 @@ _HANDLERS = {
     "check": _Parser.check,
     "tls": _Parser.tls,
     "tls_min": _Parser.tls_min,
+    "tls_ca": _Parser.tls_ca,
+    "tls_verify": _Parser.tls_verify,
 }
 
 
@@ -329,8 +355,8 @@ def parse_config(text: str, filename: str) -> Table:
                 line = decl.lines.get("scheduler", decl.line)
             raise ConfigError(filename, line, str(exc)) from None
         decls[decl.ident] = decl
-        for line, address, weight, check in decl.servers:
-            _apply(filename, line, table.add_server, decl.ident, address, weight, check)
+        for line, address, weight, check, tls in decl.servers:
+            _apply(filename, line, table.add_server, decl.ident, address, weight, check, tls)
         for line, pattern, match, address in decl.rules:
             _apply(filename, line, table.add_rule, decl.ident, pattern, address, match)
         for line, pattern, address in decl.sni_rules:

@@ -36,6 +36,8 @@ def server_snapshot(server: RealServer) -> dict[str, Any]:
         "since": server.since or None,
         "check": None if checks is None or checks.last is None else checks.last.as_dict(),
         "checks": None if checks is None else {"passed": checks.passed, "failed": checks.failed},
+        "tls": server.tls,
+        "tls_name": server.tls_name,
         # its own check (`none`: not checked), None: its service's
         "own_check": format_check(server.check) if server.own_check else None,
         "stats": server.stats(),
@@ -64,6 +66,8 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         "check": None if service.check is None else format_check(service.check),
         "tls": [] if service.certs is None else list(service.certs.paths),
         "tls_min": DEFAULT_TLS_MIN if service.certs is None else service.certs.tls_min,
+        "tls_ca": None if service.upstream is None else service.upstream.ca_file,
+        "tls_verify": service.upstream is None or service.upstream.verify,
         "redirect": (
             None
             if service.redirect is None
@@ -202,8 +206,14 @@ def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = Fals
     lines.extend(f"{INDENT}tls = {path}" for path in svc.get("tls", ()))
     if svc.get("tls_min", DEFAULT_TLS_MIN) != DEFAULT_TLS_MIN:
         lines.append(f"{INDENT}tls_min = {svc['tls_min']}")
+    if svc.get("tls_ca"):
+        lines.append(f"{INDENT}tls_ca = {svc['tls_ca']}")
+    if not svc.get("tls_verify", True):
+        lines.append(f"{INDENT}tls_verify = none")
     for server in svc["servers"]:
         line = f"{INDENT}server = {_address(server, numeric)} {server['weight']}"
+        if server.get("tls"):
+            line += " tls" + (f" {server['tls_name']}" if server.get("tls_name") else "")
         if server.get("own_check"):
             line += f" check {server['own_check']}"
         lines.append(line + (_server_stats(server) if stats else ""))

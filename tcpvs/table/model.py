@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tcpvs.health.state import Health
     from tcpvs.sched.base import Scheduler
     from tcpvs.tls.certs import CertStore
+    from tcpvs.tls.upstream import UpstreamTls
 
 DEFAULT_PORT = 8080
 DEFAULT_SCHEDULER = "http"
@@ -84,6 +85,10 @@ class RealServer:
     state: str = UP
     since: float = 0.0  # wall time of the last change of `state` (0: none yet)
     checks: Health | None = None  # its check results, while it is checked
+    # Reached over TLS (`server = ... tls [NAME]`): NAME is sent as SNI and checked against
+    # its certificate (None: the host it was written with).
+    tls: bool = False
+    tls_name: str | None = None
     # Its own check (`server = ... check SPEC`), in place of its service's when own_check;
     # None with own_check: this server is not checked (`check none`).
     own_check: bool = False
@@ -295,6 +300,7 @@ class Service:
     check: CheckSpec | None = None  # how its servers are checked (None: they are not)
     budget: RetryBudget = field(default_factory=RetryBudget)
     certs: CertStore | None = None  # a TLS service's certificates (None: plain TCP)
+    upstream: UpstreamTls | None = None  # how its `tls` servers are reached (made when needed)
 
     @property
     def speaks_http(self) -> bool:

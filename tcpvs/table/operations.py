@@ -8,6 +8,7 @@ rebuilds the same table.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from tcpvs.table.model import (
 from tcpvs.table.settings import SETTINGS_BY_NAME, Settings, check_setting
 from tcpvs.tls.certs import Certificate, CertificateError, CertStore, load_certificate
 from tcpvs.tls.settings import DEFAULT_TLS_MIN, TLS_VERSIONS
+from tcpvs.tls.upstream import UpstreamTls
 
 IDENT_RE = regex.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
@@ -111,6 +113,35 @@ def _certs(tls: TlsArgument, tls_min: str | None, current: CertStore | None) -> 
     return CertStore(certificates, minimum) if certificates else None
 
 
+_TLS_NAME = regex.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+
+
+def written_name(server: str | Address) -> str | None:
+    """The host name a server was written with (`api.internal:443`), None for an address."""
+    if not isinstance(server, str) or server.startswith("["):
+        return None
+    host = server.rpartition(":")[0] or server
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None
+
+
+def _upstream(ca: str | None, verify: bool | None, current: UpstreamTls | None) -> UpstreamTls:
+    """How a service reaches its TLS servers, from `tls_ca` ("": the system's store) and
+    `tls_verify` (None: as it was, else on)."""
+    ca_file = current.ca_file if current is not None else None
+    if ca is not None:
+        ca_file = ca or None
+    if verify is None:
+        verify = current.verify if current is not None else True
+    try:
+        return UpstreamTls(ca_file, verify)
+    except CertificateError as exc:
+        raise TableError(f"illegal tls_ca: {exc}") from None
+
+
 def _listen(current: Address | None, listen: str | Address | None, port: int | None) -> Address:
     """The listen address from `-l host[:port]` and `-P port` (the -l port wins)."""
     base = current or Address("0.0.0.0", DEFAULT_PORT)
@@ -163,6 +194,8 @@ class Table:
         check: str | CheckSpec | None = None,
         tls: TlsArgument = None,
         tls_min: str | None = None,
+        tls_ca: str | None = None,
+        tls_verify: bool | None = None,
         **settings: Any,
     ) -> Service:
         if not isinstance(ident, str) or not IDENT_RE.fullmatch(ident):
@@ -176,6 +209,8 @@ class Table:
         service.settings = Settings(**_settings(settings))
         service.check = _check(check)
         service.certs = _certs(tls, tls_min, None)
+        if tls_ca is not None or tls_verify is not None:
+            service.upstream = _upstream(tls_ca, tls_verify, None)
         if redirect is not None:
             service.redirect = _address(redirect, 80, "illegal redirect address specified")
         self._check_listen(ident, address)
@@ -193,6 +228,8 @@ class Table:
         check: str | CheckSpec | None = None,
         tls: TlsArgument = None,
         tls_min: str | None = None,
+        tls_ca: str | None = None,
+        tls_verify: bool | None = None,
         **settings: Any,
     ) -> Service:
         """Change only what is given (KTCPVS reset everything else to defaults; we don't).
@@ -202,6 +239,9 @@ class Table:
         checked = _settings(settings)
         new_check = service.check if check is None else _check(check)
         new_certs = _certs(tls, tls_min, service.certs)
+        new_upstream = service.upstream
+        if tls_ca is not None or tls_verify is not None:
+            new_upstream = _upstream(tls_ca, tls_verify, service.upstream)
         if new_certs is not None and service.sni_rules:
             raise TableError("a service that ends TLS (tls =) has no sni rules: delete them first")
         new_redirect = service.redirect
@@ -221,6 +261,7 @@ class Table:
         service.redirect = new_redirect
         service.check = new_check
         service.certs = new_certs
+        service.upstream = new_upstream
         if new_scheduler is not None:
             service.scheduler_name, service.scheduler = new_scheduler
             for real in service.servers:
@@ -245,16 +286,25 @@ class Table:
         server: str | Address,
         weight: int = 1,
         check: str | CheckSpec | None = None,
+        tls: bool | str = False,
     ) -> RealServer:
-        """Add a real server; `check`: its own check (else its service's), as edit_server."""
+        """Add a real server; `check`: its own check (else its service's), as edit_server;
+        `tls`: reached over TLS (a string: the name to ask for and verify, else the host
+        `server` was written with)."""
         service = self._service_for_server(ident)
         address = _address(server, DEFAULT_SERVER_PORT, "illegal address:port specified")
         weight = _weight(weight)
         own = (False, None) if check is None else _own_check(check)
+        tls_name = tls if isinstance(tls, str) else written_name(server) if tls else None
+        if tls_name is not None and not _TLS_NAME.fullmatch(tls_name):
+            raise TableError(f"illegal tls name '{tls_name}'")
         if service.find_server(address) is not None:
             raise TableError("Destination already exists")
+        if tls and service.upstream is None:
+            service.upstream = _upstream(None, None, None)
         real = RealServer(address, weight)
         real.own_check, real.check = own
+        real.tls, real.tls_name = bool(tls), tls_name
         service.servers.append(real)
         service.scheduler.server_added(real)
         return real

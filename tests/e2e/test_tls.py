@@ -6,6 +6,7 @@ do not speak TLS (or never finish a handshake) cut without hurting anyone else."
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ import time
 
 import pytest
 
-from tests.support.procs import ENGINE_BUILDS, free_port
+from tests.support.client import get
+from tests.support.procs import ENGINE_BUILDS, free_port, stop
 from tests.support.tls import CertAuthority, HttpsConnection, s_client, served_fingerprint
 
 
@@ -326,3 +328,59 @@ def test_passthrough_routes_by_sni_to_tls_servers_that_end_it_themselves(
     assert served_fingerprint(port, None, ca.client_context()) == a_cert.fingerprint
     refused = d.adm("--add-rule", "-i", "pass", "--sni", "-p", "Bad Name", "-r", a.address)
     assert refused.returncode != 0 and "Invalid sni pattern" in refused.stderr
+
+
+# -- re-encryption: TLS to the servers --------------------------------------------------------
+
+
+def reencrypt_config(port: int, server: str, *extra: str) -> str:
+    body = "".join(f"    {line}\n" for line in extra)
+    return (
+        f"Virtual re {{\n    listen = 127.0.0.1:{port}\n    scheduler = http\n{body}"
+        f"    server = {server}\n}}\n"
+    )
+
+
+def test_servers_reached_over_tls_are_verified_and_their_connections_pooled(
+    daemon, backends, tmp_path, ca
+):
+    cert = ca.issue("backend", "backend.internal")
+    (s1,) = backends("s1", options=("--tls", str(cert.path)))
+    other = CertAuthority(tmp_path / "other")
+    d = daemon()
+    port = free_port()
+    conf = tmp_path / "re.conf"
+
+    def load(server: str, *extra: str) -> None:
+        # (fail_timeout 0: a server that just failed a handshake is tried again at once)
+        conf.write_text(reencrypt_config(port, server, "fail_timeout = 0", *extra))
+        d.ok("-f", str(conf))
+        d.ok("--start")
+
+    load(f"{s1.address} 1 tls backend.internal", f"tls_ca = {ca.ca_file}")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for i in range(5):
+        conn.request("GET", f"/pooled?id={i}")
+        resp = conn.getresponse()
+        assert (resp.status, resp.getheader("X-Backend")) == (200, "s1")
+        resp.read()
+    conn.close()
+    peers = {r["peer"] for r in s1.requests() if r["path"].startswith("/pooled")}
+    assert len(peers) == 1  # one TLS connection to the server, reused
+    listing = d.ok("-L", "-n")
+    assert f"    server = {s1.address} 1 tls backend.internal\n" in listing
+    assert f"    tls_ca = {ca.ca_file}\n" in listing
+    # a name the certificate does not have, then a CA that did not sign it: 502
+    load(f"{s1.address} 1 tls wrong.internal", f"tls_ca = {ca.ca_file}")
+    assert get(port, "/wrong-name")[0] == 502
+    load(f"{s1.address} 1 tls backend.internal", f"tls_ca = {other.ca_file}")
+    assert get(port, "/wrong-ca")[0] == 502
+    # said explicitly: no verification
+    load(f"{s1.address} 1 tls backend.internal", f"tls_ca = {other.ca_file}", "tls_verify = none")
+    assert get(port, "/unverified")[0] == 200
+    assert not [r for r in s1.requests() if r["path"] in ("/wrong-name", "/wrong-ca")]
+    assert stop(d.proc) == 0
+    log = d.proc.stderr.read()
+    where = f"service re: server {s1.address}: TLS handshake failed"
+    assert f"{where}: Hostname mismatch, certificate is not valid for 'wrong.internal'." in log
+    assert f"{where}: unable to get local issuer certificate" in log

@@ -24,6 +24,7 @@ class CertAuthority:
     """A throw-away certificate authority writing PEM files under `directory`."""
 
     def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.ca = trustme.CA()
         self.ca_file = directory / "ca.pem"

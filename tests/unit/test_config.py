@@ -243,7 +243,7 @@ BLOCK_ERRORS = [
     (
         ["server = 1.2.3.4:80 1 2"],
         2,
-        "syntax error, expected 'server = host[:port] [weight] [check SPEC]'",
+        "syntax error, expected 'server = host[:port] [weight] [tls [NAME]] [check SPEC]'",
     ),
     (["server = 1.2.3.4:80 65536"], 2, "illegal weight '65536' (0..65535)"),
     (["server = 1.2.3.4:80 -1"], 2, "illegal weight '-1' (0..65535)"),

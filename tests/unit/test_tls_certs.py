@@ -108,3 +108,39 @@ def test_edits_load_new_files_keep_the_old_ones_on_error_and_tls_min_alone_reloa
     assert service.certs.paths == (str(two.path),) and service.certs.tls_min == "1.3"
     table.edit_service("s", tls=[])
     assert service.certs is None
+
+
+def test_servers_reached_over_tls_read_list_and_load_back(ca):
+    text = config(
+        f"tls_ca = {ca.ca_file}",
+        "tls_verify = none",
+        "server = 127.0.0.1:9443 2 tls api.internal check tcp",
+        "server = localhost:9444 tls",
+    )
+    table = parse_config(text, "re.conf")
+    service = table.services["s"]
+    named, written, plain = service.servers
+    assert (named.tls, named.tls_name, named.configured) == (True, "api.internal", 2)
+    assert (written.tls, written.tls_name) == (True, "localhost")  # the host as written
+    assert not plain.tls
+    assert service.upstream is not None and service.upstream.ca_file == str(ca.ca_file)
+    assert service.upstream.context.verify_mode == ssl.CERT_NONE
+    listed = render_config(snapshot(table))
+    assert "    server = 127.0.0.1:9443 2 tls api.internal check tcp " in listed
+    assert "    server = 127.0.0.1:9444 1 tls localhost\n" in listed
+    assert f"    tls_ca = {ca.ca_file}\n    tls_verify = none\n" in listed
+    assert render_config(snapshot(parse_config(listed, "again.conf"))) == listed
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("tls_ca = /nonexistent/ca.pem", "illegal tls_ca: cannot read /nonexistent/ca.pem"),
+        ("tls_verify = maybe", "re.conf:3: illegal tls_verify 'maybe' (required or none)"),
+        ("server = 127.0.0.1:9443 1 tls a b", "re.conf:3: syntax error, expected 'server ="),
+        ("server = 127.0.0.1:9443 1 tls bad/name", "re.conf:3: illegal tls name 'bad/name'"),
+    ],
+)
+def test_bad_upstream_tls_lines_are_errors_at_their_line(line, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_config(config(line), "re.conf")
