@@ -89,6 +89,7 @@ class Switch:
             service.listen,
             service.settings,
             service.redirect,
+            service.redirect_https,
             service.scheduler_name,
             service.scheduler,
             service.check,
@@ -100,6 +101,7 @@ class Switch:
                 service.listen,
                 service.settings,
                 service.redirect,
+                service.redirect_https,
                 service.scheduler_name,
                 service.scheduler,
                 service.check,
@@ -107,7 +109,7 @@ class Switch:
             ) = before
 
         self.table.edit_service(ident, **options)
-        if (service.certs is None) != (before[6] is None):
+        if (service.certs is None) != (before[-1] is None):
             restore()  # its socket speaks TLS or not: a new listener, which -E never cuts to
             raise TableError("TLS is turned on or off only while the service is stopped")
         if service.listen != before[0]:

@@ -43,6 +43,7 @@ cdef class HttpExchange(Exchange):
     cdef bytes _take_body(self)
     cdef _dispatch(self)
     cdef _no_server(self)
+    cdef _to_https(self, head)
     cdef _reach(self, server, bint fresh)
     @cython.locals(resp=Response, req=Request, resp_head_len=Py_ssize_t, body=int, now=double)
     cdef _read_response_head(self, data)

@@ -51,7 +51,7 @@ from tcpvs.http.heads import (
     parse_request_head,
     parse_response_head,
 )
-from tcpvs.http.responses import error_response
+from tcpvs.http.responses import error_response, https_location, redirect_response
 from tcpvs.table.counters import (
     BAD_REQUEST,
     BAD_RESPONSE,
@@ -255,6 +255,9 @@ class HttpExchange(Exchange):
         except HttpError as exc:
             self._fail(exc.status, BAD_REQUEST)
             return
+        if service.redirect_https:
+            self._to_https(head)
+            return
         if self.tried:
             self.tried = []
         rule = None
@@ -270,6 +273,18 @@ class HttpExchange(Exchange):
             self._dispatch()
         else:
             self._enter(BUFFERING)
+
+    def _to_https(self, head) -> None:
+        """`redirect = https`: the same URL over https, 301 (308 for a method a 301 may turn
+        into GET), and the connection closes: a body, if any, is not read."""
+        location = https_location(head)
+        if location is None:
+            self._fail(400, BAD_REQUEST)
+            return
+        status = 301 if head.method == b"GET" or head.method == b"HEAD" else 308
+        self.port.send_client(redirect_response(status, location))
+        self._record(status, OK, None)
+        self._close()
 
     def _ready_to_dispatch(self) -> bool:
         req = self.req

@@ -1,9 +1,12 @@
-"""The switch's own answers: small complete HTTP/1.1 error responses that close the connection."""
+"""The switch's own answers: small complete HTTP/1.1 responses (errors, and the redirect to
+https) that close the connection."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from http import HTTPStatus
+from typing import Any
 
 # RFC 9110 phrases (HTTPStatus still says "Payload Too Large" on older Pythons).
 _REASONS = {413: "Content Too Large", 431: "Request Header Fields Too Large"}
@@ -25,3 +28,37 @@ def error_response(status: int) -> bytes:
         "Connection: close\r\n"
         "\r\n"
     ).encode("ascii") + body
+
+
+# A Host value that can go into a Location header as it is: a name or address, and a port.
+_HOST = re.compile(rb"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_HOST_LINE = re.compile(rb"\r\nhost:[ \t]*([^\r]*?)[ \t]*\r\n", re.IGNORECASE)
+
+
+def https_location(head: Any) -> bytes | None:
+    """`https://` + the request's host (its Host header, or an absolute-form target's) + its
+    path and query; None when there is no usable host (the answer is then 400)."""
+    target: bytes = head.target
+    if target.startswith(b"/"):
+        found = _HOST_LINE.search(head.raw)
+        host = found.group(1) if found else b""
+        path = target
+    else:  # absolute-form: http://host[:port]/path
+        _, _, rest = target.partition(b"://")
+        host, slash, path = rest.partition(b"/")
+        path = slash + path or b"/"
+    if not _HOST.fullmatch(host):
+        return None
+    if host.endswith(b":80"):  # the plain port says nothing about the https one
+        host = host[:-3]
+    return b"https://" + host + path
+
+
+def redirect_response(status: int, location: bytes) -> bytes:
+    """A `status` (301, 308) response sending the client to `location`, closing."""
+    reason = HTTPStatus(status).phrase
+    body = b"%d %s: %s\n" % (status, reason.encode("ascii"), location)
+    return (
+        b"HTTP/1.1 %d %s\r\nLocation: %s\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n"
+    ) % (status, reason.encode("ascii"), location, len(body)) + body

@@ -18,7 +18,7 @@ from tcpvs.table.model import (
     MAX_MATCH,
     MAX_WEIGHT,
 )
-from tcpvs.table.operations import Table, written_name
+from tcpvs.table.operations import REDIRECT_HTTPS, Table, written_name
 from tcpvs.table.settings import SETTINGS_BY_NAME, check_setting
 from tcpvs.tls.certs import CertificateError, load_certificate
 from tcpvs.tls.settings import TLS_VERSIONS
@@ -27,7 +27,7 @@ from tcpvs.tls.settings import TLS_VERSIONS
 SYNTAX = {
     "listen": "listen = host[:port]",
     "scheduler": "scheduler = name",
-    "redirect": "redirect = host[:port]",
+    "redirect": "redirect = host[:port] | https",
     "server": "server = host[:port] [weight] [tls [NAME]] [check SPEC]",
     "rule": 'rule = pattern "regex" [match n] use server host[:port]',
     "sni": 'rule = sni "name|*.name|~regex|*" use server host[:port]',
@@ -226,6 +226,9 @@ class _Parser:
     def redirect(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:
         self.expect(line, "redirect", values, 1, 1)
         text = values[0].text
+        if text.lower() == REDIRECT_HTTPS:
+            decl.options["redirect"] = REDIRECT_HTTPS
+            return
         decl.options["redirect"] = self.address(line, "redirect", text, REDIRECT_DEFAULT_PORT)
 
     def server(self, decl: ServiceDecl, line: int, values: list[Token]) -> None:

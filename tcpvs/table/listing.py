@@ -68,6 +68,7 @@ def service_snapshot(service: Service) -> dict[str, Any]:
         "tls_min": DEFAULT_TLS_MIN if service.certs is None else service.certs.tls_min,
         "tls_ca": None if service.upstream is None else service.upstream.ca_file,
         "tls_verify": service.upstream is None or service.upstream.verify,
+        "redirect_https": service.redirect_https,
         "redirect": (
             None
             if service.redirect is None
@@ -201,6 +202,8 @@ def render_service(svc: dict[str, Any], numeric: bool = True, stats: bool = Fals
             lines.append(f"{INDENT}{spec.name} = {format_setting(spec, value)}")
     if svc["redirect"] is not None:
         lines.append(f"{INDENT}redirect = {_address(svc['redirect'], numeric)}")
+    if svc.get("redirect_https"):
+        lines.append(f"{INDENT}redirect = https")
     if svc.get("check"):
         lines.append(f"{INDENT}check = {svc['check']}")
     lines.extend(f"{INDENT}tls = {path}" for path in svc.get("tls", ()))

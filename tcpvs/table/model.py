@@ -292,6 +292,7 @@ class Service:
     scheduler: Scheduler
     settings: Settings = field(default_factory=Settings)
     redirect: Address | None = None
+    redirect_https: bool = False  # `redirect = https`: every request answered 301/308 to https
     servers: list[RealServer] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     sni_rules: list[SniRule] = field(default_factory=list)  # TLS passthrough, by SNI

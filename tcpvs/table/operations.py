@@ -142,6 +142,19 @@ def _upstream(ca: str | None, verify: bool | None, current: UpstreamTls | None) 
         raise TableError(f"illegal tls_ca: {exc}") from None
 
 
+REDIRECT_HTTPS = "https"
+
+
+def _redirect(value: str | Address) -> tuple[Address | None, bool]:
+    """(the redirect server, whether every request is sent to https instead) of `redirect`:
+    an address (KTCPVS's last-resort server), `https`, or "" for neither."""
+    if value == "":
+        return None, False
+    if isinstance(value, str) and value.lower() == REDIRECT_HTTPS:
+        return None, True
+    return _address(value, 80, "illegal redirect address specified"), False
+
+
 def _listen(current: Address | None, listen: str | Address | None, port: int | None) -> Address:
     """The listen address from `-l host[:port]` and `-P port` (the -l port wins)."""
     base = current or Address("0.0.0.0", DEFAULT_PORT)
@@ -212,7 +225,7 @@ class Table:
         if tls_ca is not None or tls_verify is not None:
             service.upstream = _upstream(tls_ca, tls_verify, None)
         if redirect is not None:
-            service.redirect = _address(redirect, 80, "illegal redirect address specified")
+            service.redirect, service.redirect_https = _redirect(redirect)
         self._check_listen(ident, address)
         self.services[ident] = service
         return service
@@ -244,13 +257,9 @@ class Table:
             new_upstream = _upstream(tls_ca, tls_verify, service.upstream)
         if new_certs is not None and service.sni_rules:
             raise TableError("a service that ends TLS (tls =) has no sni rules: delete them first")
-        new_redirect = service.redirect
+        new_redirect = service.redirect, service.redirect_https
         if redirect is not None:
-            new_redirect = (
-                None
-                if redirect == ""
-                else _address(redirect, 80, "illegal redirect address specified")
-            )
+            new_redirect = _redirect(redirect)
         new_scheduler = None
         if scheduler is not None and scheduler != service.scheduler_name:
             new_scheduler = scheduler, load_scheduler(scheduler)
@@ -258,7 +267,7 @@ class Table:
         # Everything validated: apply.
         service.listen = address
         service.settings = service.settings.replace(**checked)
-        service.redirect = new_redirect
+        service.redirect, service.redirect_https = new_redirect
         service.check = new_check
         service.certs = new_certs
         service.upstream = new_upstream

@@ -12,9 +12,11 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
+import trustme
 
 from tests.support.client import get
 from tests.support.procs import ENGINE_BUILDS, free_port, stop
@@ -45,8 +47,6 @@ def start_tls(d, tmp_path, certs, backend: str, *extra: str) -> int:
 
 def curl(port: int, name: str, ca: CertAuthority, path: str = "/headers") -> tuple[str, str]:
     """(body, "<status> <certificate fingerprint>") of `curl https://NAME:PORT/PATH`."""
-    import subprocess
-
     done = subprocess.run(
         [
             "curl",
@@ -70,7 +70,7 @@ def test_the_certificate_is_chosen_by_sni_and_requests_carry_x_forwarded_proto(
     daemon, backends, tmp_path, ca, build
 ):
     site = ca.issue("site", "site.example", "*.site.example")
-    api = ca.issue("api", "api.example", key_type=__import__("trustme").KeyType.RSA)
+    api = ca.issue("api", "api.example", key_type=trustme.KeyType.RSA)
     (r1,) = backends("r1")
     d = daemon(env=ENGINE_BUILDS[build])
     port = start_tls(d, tmp_path, [site, api], r1.address)
@@ -384,3 +384,34 @@ def test_servers_reached_over_tls_are_verified_and_their_connections_pooled(
     where = f"service re: server {s1.address}: TLS handshake failed"
     assert f"{where}: Hostname mismatch, certificate is not valid for 'wrong.internal'." in log
     assert f"{where}: unable to get local issuer certificate" in log
+
+
+def test_a_plain_service_sends_every_request_to_https_and_curl_follows(
+    daemon, backends, tmp_path, ca
+):
+    cert = ca.issue("site", "site.example")
+    (r1,) = backends("r1")
+    d = daemon()
+    tls_port = start_tls(d, tmp_path, [cert], r1.address)
+    plain_port = free_port()
+    conf = tmp_path / "plain.conf"
+    conf.write_text(
+        tls_config(tls_port, [cert], r1.address)
+        + f"Virtual plain {{\n    listen = 127.0.0.1:{plain_port}\n    redirect = https\n}}\n"
+    )
+    d.ok("-f", str(conf))
+    d.ok("--start")
+    host = f"site.example:{tls_port}"
+    status, headers, _ = get(plain_port, "/page?q=1", headers={"Host": host})
+    assert (status, headers["Location"]) == (301, f"https://{host}/page?q=1")
+    status, headers, _ = get(plain_port, "/form", method="POST", body=b"x", headers={"Host": host})
+    assert (status, headers["Location"]) == (308, f"https://{host}/form")
+    followed = subprocess.run(
+        ["curl", "-sSL", "--cacert", str(ca.ca_file), "--resolve", f"{host}:127.0.0.1"]
+        + ["-H", f"Host: {host}", f"http://127.0.0.1:{plain_port}/headers"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert followed.returncode == 0, followed.stderr
+    assert dict(json.loads(followed.stdout))["X-Forwarded-Proto"] == "https"

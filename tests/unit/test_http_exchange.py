@@ -453,3 +453,32 @@ def test_every_server_taken_is_given_back_exactly_once_and_the_scheduler_hears_b
     pairs = [name for name, _ in Ledger.log]
     assert pairs == ["taken", "released"] * 4
     assert all(s.conns == 0 for s in lab.service.servers)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "location"),
+    [
+        (b"GET /a/b?x=1 HTTP/1.1\r\nHost: site.example\r\n\r\n", 301, b"https://site.example/a/b?x=1"),
+        (b"HEAD / HTTP/1.1\r\nhost:  site.example:80 \r\n\r\n", 301, b"https://site.example/"),
+        (b"POST /form HTTP/1.1\r\nHost: [::1]:8080\r\nContent-Length: 3\r\n\r\nabc", 308, b"https://[::1]:8080/form"),
+        (b"GET http://abs.example/p HTTP/1.1\r\nHost: other\r\n\r\n", 301, b"https://abs.example/p"),
+    ],
+)  # fmt: skip
+def test_redirect_https_sends_every_request_to_the_same_url_over_https(
+    request_bytes, status, location
+):
+    lab = started(SERVERS + "\n    redirect = https")
+    lab.exchange.client_data(request_bytes)
+    actions = lab.port.take()
+    assert actions[-2:] == [("drop", None), ("close", None)]
+    answer = actions[0][1]
+    assert answer.startswith(b"HTTP/1.1 %d " % status)
+    assert b"\r\nLocation: " + location + b"\r\n" in answer
+    assert not any(name in ("open", "server") for name, _ in actions)
+    assert lab.service.stats.responses[2] == 1 and lab.service.stats.errors == 0
+
+
+def test_redirect_https_without_a_usable_host_is_400():
+    lab = started(SERVERS + "\n    redirect = https")
+    lab.exchange.client_data(b"GET / HTTP/1.0\r\n\r\n")
+    assert lab.port.take()[0] == ("client", error_response(400))

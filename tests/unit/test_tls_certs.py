@@ -144,3 +144,11 @@ def test_servers_reached_over_tls_read_list_and_load_back(ca):
 def test_bad_upstream_tls_lines_are_errors_at_their_line(line, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_config(config(line), "re.conf")
+
+
+def test_redirect_https_reads_lists_and_loads_back():
+    table = parse_config(config("redirect = HTTPS"), "r.conf")
+    assert table.services["s"].redirect_https and table.services["s"].redirect is None
+    listed = render_config(snapshot(table))
+    assert "    redirect = https\n" in listed
+    assert render_config(snapshot(parse_config(listed, "again.conf"))) == listed
