@@ -32,6 +32,19 @@ log = logging.getLogger("tcpvsd")
 MAX_EJECTION = 300.0  # seconds: the longest a server is ejected for failing requests in a row
 EJECTION_PROBE_TIMEOUT = 1.0  # the check that ends an ejection, when its service has none
 
+# What Table.edit_service may change of a service (restored when a running one cannot follow).
+_EDITABLE = (
+    "listen",
+    "settings",
+    "redirect",
+    "redirect_https",
+    "scheduler_name",
+    "scheduler",
+    "check",
+    "certs",
+    "upstream",
+)
+
 # How long a stopped service's open connections may take to finish before they are cut.
 DEFAULT_DRAIN_SECONDS = 10.0
 
@@ -85,34 +98,17 @@ class Switch:
             return self.table.edit_service(ident, **options)
         # Running: the new address is bound before the old one closes, and a failed bind
         # restores every setting of this edit, so the service keeps serving as it was.
-        before = (
-            service.listen,
-            service.settings,
-            service.redirect,
-            service.redirect_https,
-            service.scheduler_name,
-            service.scheduler,
-            service.check,
-            service.certs,
-        )
+        before = {name: getattr(service, name) for name in _EDITABLE}
 
         def restore() -> None:
-            (
-                service.listen,
-                service.settings,
-                service.redirect,
-                service.redirect_https,
-                service.scheduler_name,
-                service.scheduler,
-                service.check,
-                service.certs,
-            ) = before
+            for name, value in before.items():
+                setattr(service, name, value)
 
         self.table.edit_service(ident, **options)
-        if (service.certs is None) != (before[-1] is None):
+        if (service.certs is None) != (before["certs"] is None):
             restore()  # its socket speaks TLS or not: a new listener, which -E never cuts to
             raise TableError("TLS is turned on or off only while the service is stopped")
-        if service.listen != before[0]:
+        if service.listen != before["listen"]:
             try:
                 replacement = await self._open(service)
             except TableError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import regex
 
@@ -37,6 +37,7 @@ from tcpvs.tls.certs import Certificate, CertificateError, CertStore, load_certi
 from tcpvs.tls.settings import DEFAULT_TLS_MIN, TLS_VERSIONS
 from tcpvs.tls.upstream import UpstreamTls
 
+AnyRule = TypeVar("AnyRule", Rule, SniRule)
 IDENT_RE = regex.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
@@ -429,22 +430,26 @@ class Table:
 
     def delete_sni_rule(self, ident: str, pattern: str, server: str | Address) -> None:
         service = self.service(ident)
-        real = self._existing_server(service, server)
         if not pattern.startswith("~"):
             pattern = pattern.lower()
-        rule = next((r for r in service.sni_rules if r.pattern == pattern), None)
-        if rule is None or real not in rule.servers:
-            raise TableError("No such rule")
-        rule.servers.remove(real)
-        if not rule.servers:
-            service.sni_rules.remove(rule)
+        self._delete_from_rule(service, service.sni_rules, pattern, server)
 
     def delete_rule(self, ident: str, pattern: str, server: str | Address) -> None:
         service = self.service(ident)
+        self._delete_from_rule(service, service.rules, pattern, server)
+
+    def _delete_from_rule(
+        self,
+        service: Service,
+        rules: list[AnyRule],
+        pattern: str,
+        server: str | Address,
+    ) -> None:
+        """Take `server` out of the rule of `pattern` (the rule goes with its last server)."""
         real = self._existing_server(service, server)
-        rule = next((r for r in service.rules if r.pattern == pattern), None)
+        rule = next((r for r in rules if r.pattern == pattern), None)
         if rule is None or real not in rule.servers:
             raise TableError("No such rule")
         rule.servers.remove(real)
         if not rule.servers:
-            service.rules.remove(rule)
+            rules.remove(rule)
