@@ -102,7 +102,8 @@ def run(requests: int) -> float:
         conn = frontend.server_conn
         conn.data_received(RESPONSE)
     elapsed = time.perf_counter() - start
-    if client.written != requests * len(RESPONSE) or any(pool.acquire(s, None) is None for s in servers):
+    pooled_back = all(pool.acquire(s, service) is not None for s in servers)
+    if client.written != requests * len(RESPONSE) or not pooled_back:
         raise AssertionError("the stand-in requests were not all answered")
     return elapsed / requests * 1e6
 

@@ -103,10 +103,7 @@ class ClientConnection(Port):
 
     def open_server(self, server: RealServer, fresh: bool = False) -> bool:
         if not fresh:
-            upstream = self.listener.service.upstream
-            conn = self.listener.pool.acquire(
-                server, None if upstream is None else upstream.context
-            )
+            conn = self.listener.pool.acquire(server, self.listener.service)
             if conn is not None:
                 self._attach(conn)
                 return True

@@ -25,6 +25,6 @@ cdef class ServerConnection:
 cdef class ServerPool:
     cdef public dict _idle
 
-    cpdef ServerConnection acquire(self, server, tls)
+    cpdef ServerConnection acquire(self, server, service)
     cpdef release(self, ServerConnection conn, double deadline)
     cpdef forget(self, ServerConnection conn)

@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from typing import TYPE_CHECKING, cast
 
-from tcpvs.table.model import RealServer
+from tcpvs.table.model import RealServer, Service
 
 if TYPE_CHECKING:
     from tcpvs.proxy.client import ClientConnection
@@ -119,8 +119,13 @@ class ServerPool:
     def __init__(self) -> None:
         self._idle: dict[object, list[ServerConnection]] = {}
 
-    def acquire(self, server: RealServer, tls: ssl.SSLContext | None) -> ServerConnection | None:
-        conns = self._idle.get(pool_key(server, tls))
+    def acquire(self, server: RealServer, service: Service) -> ServerConnection | None:
+        """An idle connection opened as `server` (of `service`) is reached now, if any."""
+        if server.tls:
+            upstream = service.upstream
+            conns = self._idle.get(pool_key(server, None if upstream is None else upstream.context))
+        else:
+            conns = self._idle.get(server.address)  # (pool_key's, without a call: per request)
         while conns:
             conn = conns.pop()
             transport = conn.transport
