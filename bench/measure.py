@@ -60,6 +60,7 @@ def measure(
     conns: int,
     cpu: int | None,
     script: Path,
+    scheme: str = "http",
 ) -> Cell:
     argv = [
         "wrk",
@@ -69,7 +70,7 @@ def measure(
         "--latency",
         "-s",
         str(script),
-        f"http://127.0.0.1:{port}",
+        f"{scheme}://127.0.0.1:{port}",
         "--",
         *paths,
     ]

@@ -220,8 +220,8 @@ def render(
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
 
-def publish(doc: Path, report: str) -> None:
+def publish(doc: Path, report: str, begin: str = BEGIN, end_marker: str = END) -> None:
     """Replace the generated part of docs/benchmarks.md (between the markers) with report."""
     text = doc.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    start, end = text.index(begin) + len(begin), text.index(end_marker)
     doc.write_text(text[:start] + "\n" + report.strip() + "\n" + text[end:])

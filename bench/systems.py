@@ -108,7 +108,7 @@ HAPROXY = """\
 global
     nbthread 1
     maxconn 4000
-defaults
+{global_extra}defaults
     mode http
     timeout connect 5s
     timeout client 60s
@@ -118,7 +118,7 @@ defaults
     http-reuse always
 {extra}
 frontend fe
-    bind 127.0.0.1:{port}
+    bind 127.0.0.1:{port}{bind}
     use_backend b1 if {{ path_beg /a/ }}
     default_backend b2
 backend b1
@@ -128,10 +128,23 @@ backend b2
 """
 
 
-def start_haproxy(bench: Bench, name: str, extra: str) -> Running:
+def start_haproxy(
+    bench: Bench, name: str, extra: str, global_extra: str = "", bind: str = ""
+) -> Running:
+    """`extra` goes into `defaults`, `global_extra` into `global` (lines ending in a newline),
+    `bind` after the frontend's address (e.g. TLS: `ssl crt FILE`, bench/tls.py)."""
     port = free_port()
     conf = bench.work / f"{name}.cfg"
-    conf.write_text(HAPROXY.format(extra=extra, port=port, b1=bench.b1, b2=bench.b2))
+    conf.write_text(
+        HAPROXY.format(
+            extra=extra,
+            global_extra=global_extra,
+            bind=bind,
+            port=port,
+            b1=bench.b1,
+            b2=bench.b2,
+        )
+    )
     return _launch(bench, name, ["haproxy", "-db", "-f", str(conf)], port, bench.proxy_cpu)
 
 
@@ -214,16 +227,19 @@ def start_tcpvs(
     workers: int = 1,
     bin_dir: str = "",
     access_log: bool = False,
+    extra: str = "",
 ) -> Running:
     """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start; with
-    `access_log`, every request logged to a file in the work directory.
+    `access_log`, every request logged to a file in the work directory; `extra`: more lines
+    of the Virtual block (e.g. `tls = FILE`, bench/tls.py).
 
     With workers > 1 it is not pinned: its workers may use every CPU, wrk's and the
     backend's included (that sharing is what such a run shows on a small machine)."""
     tcpvsd, tcpvsadm, env = tcpvs_commands(bin_dir)
     # tcpvsd.sock, tcpvs.conf, tcpvs.log for the `tcpvs` system (bench/idle.py uses them)
     port, sock, conf = free_port(), bench.work / f"{name}d.sock", bench.work / f"{name}.conf"
-    conf.write_text(TCPVS_CONF.format(port=port, b1=bench.b1, b2=bench.b2))
+    text = TCPVS_CONF.format(port=port, b1=bench.b1, b2=bench.b2)
+    conf.write_text(text[: text.rindex("}")] + extra + "}\n")
     log = bench.work / f"{name}.log"
     argv = [*tcpvsd, "--socket", str(sock)] + (["--workers", str(workers)] if workers > 1 else [])
     if access_log:
