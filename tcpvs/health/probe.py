@@ -43,8 +43,8 @@ __all__ = ["Answer", "Check", "CheckResult", "Prober", "Target", "probe", "reque
 HEAD_LIMIT = 16 * 1024
 BODY_LIMIT = 64 * 1024
 READ_SIZE = 16 * 1024
-# A deadline rings at most this early: the loop timer's resolution (uvloop: 1 ms).
-DEADLINE_WINDOW = 0.001
+# Deadlines are noticed together, at most this late: one wake-up for the timeouts of 10 ms.
+DEADLINE_WINDOW = 0.01
 
 _STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
 # A tcp check waits for the connection only; an http check for it, then the answer.
@@ -198,6 +198,7 @@ class Check:
         "on_result",
         "over",
         "sock",
+        "deadline",
         "_unsent",
         "_connected",
         "_started",
@@ -209,6 +210,7 @@ class Check:
         self.on_result: Callable[[CheckResult], None] | None = on_result
         self.over = False  # the socket is closed
         self.sock: socket.socket | None = None
+        self.deadline = 0.0  # (loop time) once started
         self._unsent = target.request
         self._connected = False
         self._started, self._wall = time.monotonic(), time.time()
@@ -259,10 +261,6 @@ class Check:
         return answer.done
 
 
-def _over(check: Check) -> bool:
-    return check.over
-
-
 class Prober:
     """Runs checks on the loop: `start(target, on_result)` for each; `cancel(check)` ends one
     with no result, `close()` all that still run."""
@@ -271,7 +269,7 @@ class Prober:
         self._loop = loop
         self._epoll = select.epoll()
         self._checks: dict[int, Check] = {}  # by socket descriptor
-        self._deadlines: Agenda[Check] = Agenda(loop, self._expire, DEADLINE_WINDOW, _over)
+        self._deadlines: Agenda[Check] = Agenda(loop, self._expire, DEADLINE_WINDOW)
         loop.add_reader(self._epoll.fileno(), self._ready)
 
     def __len__(self) -> int:
@@ -293,7 +291,8 @@ class Prober:
             self._loop.call_soon(self._deliver, [check])
             return check
         self._checks[fd] = check
-        self._deadlines.add(self._loop.time() + target.spec.timeout, check)
+        check.deadline = self._loop.time() + target.spec.timeout
+        self._deadlines.add(check.deadline, check)
         return check
 
     def cancel(self, check: Check) -> None:
@@ -310,6 +309,7 @@ class Prober:
 
     def _end(self, check: Check) -> None:
         check.over = True
+        self._deadlines.discard(check.deadline, check)  # (not left for its deadline: see Agenda)
         if check.sock is not None:
             self._checks.pop(check.sock.fileno(), None)
             check.sock.close()  # which also takes it out of the epoll set
