@@ -61,7 +61,10 @@ def measure(
     cpu: int | None,
     script: Path,
     scheme: str = "http",
+    host: str = "127.0.0.1",
 ) -> Cell:
+    """`host`: the URL's host (wrk's Host header and TLS server name); a name needs a script
+    that connects to 127.0.0.1 anyway (bench/tls.py's passthrough script)."""
     argv = [
         "wrk",
         "-t1",
@@ -70,7 +73,7 @@ def measure(
         "--latency",
         "-s",
         str(script),
-        f"{scheme}://127.0.0.1:{port}",
+        f"{scheme}://{host}:{port}",
         "--",
         *paths,
     ]

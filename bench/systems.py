@@ -57,8 +57,11 @@ def _launch(bench: Bench, name: str, argv: list[str], port: int, cpu: int | None
     return Running(port, proc)
 
 
-def _nginx(bench: Bench, name: str, http: str, cpu: int | None) -> subprocess.Popen[bytes]:
-    """One nginx master + 1 worker in the foreground, with its own prefix, config and logs."""
+def _nginx(
+    bench: Bench, name: str, http: str, cpu: int | None, events: str = ""
+) -> subprocess.Popen[bytes]:
+    """One nginx master + 1 worker in the foreground, with its own prefix, config and logs;
+    `events`: more directives for its events block."""
     prefix = bench.work / name
     prefix.mkdir()
     conf = prefix / "nginx.conf"
@@ -67,7 +70,7 @@ worker_processes 1;
 daemon off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 4096;{events} }}
 http {{
     access_log off;
     # The default (1000) would close wrk's connections mid-cell and add reconnects.
@@ -80,14 +83,21 @@ http {{
     return bench.procs.spawn(argv, cpu=cpu, log=bench.work / f"{name}.log")
 
 
+def _www(bench: Bench) -> Path:
+    """The backends' files, /a/SIZE and /b/SIZE (written once per run)."""
+    www = bench.work / "www"
+    if not www.exists():
+        for route in ROUTES:
+            (www / route.strip("/")).mkdir(parents=True)
+            for size in SIZES.values():
+                body = b"Hello, world\n" if size == 13 else b"x" * size
+                (www / route.strip("/") / str(size)).write_bytes(body)
+    return www
+
+
 def start_backend(bench: Bench, cpu: int | None) -> subprocess.Popen[bytes]:
     """Static files /a/SIZE and /b/SIZE on two ports, each answer tagged with X-Backend."""
-    www = bench.work / "www"
-    for route in ROUTES:
-        (www / route.strip("/")).mkdir(parents=True)
-        for size in SIZES.values():
-            body = b"Hello, world\n" if size == 13 else b"x" * size
-            (www / route.strip("/") / str(size)).write_bytes(body)
+    www = _www(bench)
     bench.b1, bench.b2 = free_port(), free_port()
     servers = "".join(
         f"    server {{ listen 127.0.0.1:{port}; root {www}; add_header X-Backend {tag}; }}\n"
@@ -98,6 +108,35 @@ def start_backend(bench: Bench, cpu: int | None) -> subprocess.Popen[bytes]:
     for port in (bench.b1, bench.b2):
         wait_until(lambda p=port: port_open(p), proc, bench.work / "backend.log")
     return proc
+
+
+def start_tls_backend(
+    bench: Bench, cpu: int | None, pem: Path, ciphers: str
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """The same files over HTTPS (TLS 1.2 and 1.3, `ciphers` for 1.2, the certificate and key
+    in `pem`) on two more ports, tagged b1 and b2 as above: the servers of a TLS passthrough
+    (bench/tls.py). Returns nginx and the two ports."""
+    www = _www(bench)
+    b1, b2 = free_port(), free_port()
+    tls = (
+        f"ssl_certificate {pem}; ssl_certificate_key {pem}; "
+        f"ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers {ciphers};"
+    )
+    servers = "".join(
+        f"    server {{ listen 127.0.0.1:{port} ssl; {tls} root {www}; "
+        f"add_header X-Backend {tag}; }}\n"
+        for tag, port in (("b1", b1), ("b2", b2))
+    )
+    # multi_accept: every queued connection at once. With one accept per loop turn, wrk's
+    # connections waited seconds in the accept queue while nginx sent 1 MiB answers to the
+    # first ones, and wrk spins on a connection in its TLS handshake (it polls it for
+    # writable): the 1 MiB cells measured that spin (docs/benchmarks.md, "Passthrough").
+    proc = _nginx(
+        bench, "backend-tls", "    open_file_cache max=64;\n" + servers, cpu, " multi_accept on;"
+    )
+    for port in (b1, b2):
+        wait_until(partial(port_open, port), proc, bench.work / "backend-tls.log")
+    return proc, b1, b2
 
 
 def start_direct(bench: Bench) -> Running:
@@ -129,20 +168,28 @@ backend b2
 
 
 def start_haproxy(
-    bench: Bench, name: str, extra: str, global_extra: str = "", bind: str = ""
+    bench: Bench,
+    name: str,
+    extra: str,
+    global_extra: str = "",
+    bind: str = "",
+    template: str = HAPROXY,
+    **fields: object,
 ) -> Running:
     """`extra` goes into `defaults`, `global_extra` into `global` (lines ending in a newline),
-    `bind` after the frontend's address (e.g. TLS: `ssl crt FILE`, bench/tls.py)."""
+    `bind` after the frontend's address (e.g. TLS: `ssl crt FILE`, bench/tls.py); `template`
+    and its `fields`: another configuration (e.g. TCP mode, bench/tls.py's passthrough)."""
     port = free_port()
     conf = bench.work / f"{name}.cfg"
     conf.write_text(
-        HAPROXY.format(
+        template.format(
             extra=extra,
             global_extra=global_extra,
             bind=bind,
             port=port,
             b1=bench.b1,
             b2=bench.b2,
+            **fields,
         )
     )
     return _launch(bench, name, ["haproxy", "-db", "-f", str(conf)], port, bench.proxy_cpu)
@@ -228,17 +275,20 @@ def start_tcpvs(
     bin_dir: str = "",
     access_log: bool = False,
     extra: str = "",
+    template: str = TCPVS_CONF,
+    **fields: object,
 ) -> Running:
     """As users run it: tcpvsd in the foreground, then tcpvsadm -f FILE and --start; with
     `access_log`, every request logged to a file in the work directory; `extra`: more lines
-    of the Virtual block (e.g. `tls = FILE`, bench/tls.py).
+    of the Virtual block (e.g. `tls = FILE`, bench/tls.py); `template` and its `fields`:
+    another Virtual block (e.g. bench/tls.py's passthrough).
 
     With workers > 1 it is not pinned: its workers may use every CPU, wrk's and the
     backend's included (that sharing is what such a run shows on a small machine)."""
     tcpvsd, tcpvsadm, env = tcpvs_commands(bin_dir)
     # tcpvsd.sock, tcpvs.conf, tcpvs.log for the `tcpvs` system (bench/idle.py uses them)
     port, sock, conf = free_port(), bench.work / f"{name}d.sock", bench.work / f"{name}.conf"
-    text = TCPVS_CONF.format(port=port, b1=bench.b1, b2=bench.b2)
+    text = template.format(port=port, b1=bench.b1, b2=bench.b2, **fields)
     conf.write_text(text[: text.rindex("}")] + extra + "}\n")
     log = bench.work / f"{name}.log"
     argv = [*tcpvsd, "--socket", str(sock)] + (["--workers", str(workers)] if workers > 1 else [])
