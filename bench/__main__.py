@@ -185,6 +185,14 @@ def run(
     return results, missing, counts
 
 
+def pinned_cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """(the clients' CPU, the proxy's): --wrk-cpu and --proxy-cpu when both may be used and
+    differ, else (None, None): no pinning (--no-pin)."""
+    wanted = {args.wrk_cpu, args.proxy_cpu}
+    pin = not args.no_pin and wanted <= os.sched_getaffinity(0) and len(wanted) == 2
+    return (args.wrk_cpu, args.proxy_cpu) if pin else (None, None)
+
+
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
     sys.exit(128 + signum)  # unwinds through the finally blocks that stop every process
 
@@ -196,13 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _exit_on_signal)
     if args.nice:
         set_group_nice(os.getpid(), args.nice)  # wrk runs in this session
-    cpus = os.sched_getaffinity(0)
-    pin = (
-        not args.no_pin
-        and {args.wrk_cpu, args.proxy_cpu} <= cpus
-        and args.wrk_cpu != args.proxy_cpu
-    )
-    wrk_cpu, proxy_cpu = (args.wrk_cpu, args.proxy_cpu) if pin else (None, None)
+    wrk_cpu, proxy_cpu = pinned_cpus(args)
+    pin = proxy_cpu is not None
     pinning = (
         f"wrk and backend on CPU{wrk_cpu}, proxy alone on CPU{proxy_cpu} (taskset)"
         if pin

@@ -57,7 +57,11 @@ def median(cells: list[Cell], attr: str) -> float | None:
 
 
 def spread(cells: list[Cell], attr: str) -> str:
-    vals = values(cells, attr)
+    return spread_of(values(cells, attr))
+
+
+def spread_of(vals: list[float]) -> str:
+    """The median, and the range when there are several values."""
     if not vals:
         return "–"
     mid = num(statistics.median(vals))

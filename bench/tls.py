@@ -42,10 +42,11 @@ from pathlib import Path
 import trustme
 
 from bench import tlsbio
-from bench.__main__ import _exit_on_signal, ensure_tools
+from bench.__main__ import _exit_on_signal, ensure_tools, pinned_cpus
 from bench.measure import WRK_LUA, Cell, measure, wrk_script
 from bench.procs import Procs, cpu_busy, cpu_seconds, set_group_nice
-from bench.report import _table, loadavg, machine_info, num, publish
+from bench.report import _table, loadavg, machine_info, publish, ratio
+from bench.report import spread_of as spread
 from bench.systems import (
     REPO,
     ROUTES,
@@ -689,17 +690,6 @@ def med(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def spread(values: list[float]) -> str:
-    if not values:
-        return "–"
-    mid = num(statistics.median(values))
-    return mid if len(values) == 1 else f"{mid} ({num(min(values))}–{num(max(values))})"
-
-
-def ratio(a: float | None, b: float | None) -> str:
-    return f"{a / b:.2f}" if a is not None and b else "–"
-
-
 def busy(cells: list[Handshakes] | list[Cell], proxy: int | None) -> str:
     """Busy % per CPU; `⚠ +N` when the proxy's CPU (pinned) was busier than the proxy by N
     points in a cell (other processes ran there: a disturbed cell)."""
@@ -1057,13 +1047,8 @@ def main(argv: list[str] | None = None) -> int:
         set_group_nice(os.getpid(), args.nice)
     if args.tcpvs_bin:
         os.environ["PATH"] = f"{os.path.abspath(args.tcpvs_bin)}{os.pathsep}{os.environ['PATH']}"
-    cpus = os.sched_getaffinity(0)
-    pin = (
-        not args.no_pin
-        and {args.wrk_cpu, args.proxy_cpu} <= cpus
-        and args.wrk_cpu != args.proxy_cpu
-    )
-    client_cpu, proxy_cpu = (args.wrk_cpu, args.proxy_cpu) if pin else (None, None)
+    client_cpu, proxy_cpu = pinned_cpus(args)
+    pin = proxy_cpu is not None
     pinning = (
         f"clients (s_time, bench/sniclient.py, wrk) and backends on CPU{client_cpu}, proxy "
         f"alone on CPU{proxy_cpu} (taskset)"
