@@ -137,8 +137,9 @@ class Switch:
         server: str | Address,
         weight: int = 1,
         check: str | CheckSpec | None = None,
+        tls: bool | str = False,
     ) -> RealServer:
-        return self.table.add_server(ident, server, weight, check)
+        return self.table.add_server(ident, server, weight, check, tls)
 
     async def edit_server(
         self,
@@ -147,10 +148,11 @@ class Switch:
         weight: int | None = None,
         state: str | None = None,
         check: str | CheckSpec | None = None,
+        tls: bool | str | None = None,
     ) -> RealServer:
         found = self._find_server(ident, server)
         before = None if found is None else found.state
-        real = self.table.edit_server(ident, server, weight, state, check)  # (errors, if any)
+        real = self.table.edit_server(ident, server, weight, state, check, tls)  # (its errors)
         if real.state != before and real.state == UP:
             self._slow_start(self.table.service(ident), real)
         if self.checks and real.state != before:

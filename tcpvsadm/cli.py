@@ -93,6 +93,7 @@ OPTIONS = (
     Option("check", None, "--check", "check", "how servers are checked, or none"),
     Option("tls", None, "--tls", "file", "-A/-E: a certificate chain and key (PEM), repeatable"),
     Option("sni", None, "--sni", None, "rules: the pattern is a TLS server name (passthrough)"),
+    Option("server_tls", None, "--server-tls", "name", "-a/-e: reach it over TLS (name, on, off)"),
 )
 OPTIONS_BY_KEY = {o.key: o for o in OPTIONS}
 SOCKET = Option("socket", None, "--socket", "path", "tcpvsd's control socket ({socket})")
@@ -132,7 +133,7 @@ COMMANDS = (
         "--add-server",
         "add real server with options",
         _SERVER,
-        ("weight", "check"),
+        ("weight", "check", "server_tls"),
     ),
     Command(
         "edit_server",
@@ -140,7 +141,7 @@ COMMANDS = (
         "--edit-server",
         "edit real server with options",
         _SERVER,
-        ("weight", "state", "check"),
+        ("weight", "state", "check", "server_tls"),
     ),
     Command("delete_server", "-d", "--delete-server", "delete real server", _SERVER),
     Command(
@@ -168,6 +169,7 @@ ARGUMENTS = {
     "state": "state",
     "check": "check",
     "tls": "tls",
+    "server_tls": "tls",
 }
 # Options that may be given more than once (their values are a list).
 REPEATABLE = frozenset({"tls"})
@@ -195,6 +197,7 @@ def help_text() -> str:
         f"  {PROG} -D -i ident",
         f"  {PROG} -F",
         f"  {PROG} -a|e -i ident -r server-address [-w weight] [--check check|default]",
+        "        [--server-tls name|on|off]",
         f"  {PROG} -e -i ident -r server-address --state ready|drain|maint [-w weight]",
         f"  {PROG} -d -i ident -r server-address",
         f"  {PROG} --add-rule -i ident -p pattern -r server-address [-m match-num]",
@@ -214,7 +217,7 @@ def help_text() -> str:
     lines += ["", "Options:"]
     # The original's order, then what tcpvsadm added.
     order = ("ident", "scheduler", "port", "pattern", "match", "real_server", "listen", "weight")
-    added = ("numeric", "stats", "json", "state", "check", "tls", "sni")
+    added = ("numeric", "stats", "json", "state", "check", "tls", "sni", "server_tls")
     for opt in (*(OPTIONS_BY_KEY[k] for k in (*order, *added)), SOCKET):
         short = f"{opt.short} {opt.metavar or ''}" if opt.short else opt.metavar or ""
         text = opt.help.format(schedulers=schedulers, socket=default_socket_path())

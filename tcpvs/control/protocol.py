@@ -59,8 +59,8 @@ OPS: dict[str, Op] = {
     "edit_service": Op(("ident",), _SERVICE_OPTIONS),
     "delete_service": Op(("ident",)),
     "flush": Op(),
-    "add_server": Op(("ident", "server"), ("weight", "check")),
-    "edit_server": Op(("ident", "server"), ("weight", "state", "check")),
+    "add_server": Op(("ident", "server"), ("weight", "check", "tls")),
+    "edit_server": Op(("ident", "server"), ("weight", "state", "check", "tls")),
     "set_health": Op(("ident", "server", "health")),
     "delete_server": Op(("ident", "server")),
     "add_rule": Op(("ident", "pattern", "server"), ("match",)),
@@ -85,9 +85,10 @@ def _check_type(name: str, value: Any) -> None:
     elif name in _BOOLEANS:
         ok = isinstance(value, bool)
         expected = "true or false"
-    elif name in _LISTS:
-        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
-        expected = "a list of strings"
+    elif name in _LISTS:  # (a server's `tls` is a name, on or off: the table says which)
+        listed = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        ok = listed or isinstance(value, str)
+        expected = "a list of strings or a string"
     elif name in _SETTINGS:  # a per-service setting: the table converts and checks it
         ok = isinstance(value, int | float | str)
         expected = "a number, a string or a boolean"

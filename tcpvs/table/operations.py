@@ -97,6 +97,8 @@ def _certs(tls: TlsArgument, tls_min: str | None, current: CertStore | None) -> 
     None: the current ones) and `tls_min` (None: the current one, else 1.2)."""
     if tls_min is not None and tls_min not in TLS_VERSIONS:
         raise TableError(f"illegal tls_min '{tls_min}' (1.2 or 1.3)")
+    if isinstance(tls, str):
+        raise TableError("tls: a list of certificate files")
     if tls is None:
         if current is None or tls_min is None or tls_min == current.tls_min:
             return current
@@ -115,6 +117,18 @@ def _certs(tls: TlsArgument, tls_min: str | None, current: CertStore | None) -> 
 
 
 _TLS_NAME = regex.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+
+
+def _server_tls(tls: bool | str, server: str | Address) -> tuple[bool, str | None]:
+    """(reached over TLS, the name to ask for and verify) of a server's `tls`: False or `off`,
+    True or `on` (the name it was written with, if any), or the name itself."""
+    if tls is False or tls == "off":
+        return False, None
+    if tls is True or tls == "on":
+        return True, written_name(server)
+    if not isinstance(tls, str) or not _TLS_NAME.fullmatch(tls):
+        raise TableError(f"illegal tls name '{tls}'")
+    return True, tls
 
 
 def written_name(server: str | Address) -> str | None:
@@ -305,19 +319,20 @@ class Table:
         address = _address(server, DEFAULT_SERVER_PORT, "illegal address:port specified")
         weight = _weight(weight)
         own = (False, None) if check is None else _own_check(check)
-        tls_name = tls if isinstance(tls, str) else written_name(server) if tls else None
-        if tls_name is not None and not _TLS_NAME.fullmatch(tls_name):
-            raise TableError(f"illegal tls name '{tls_name}'")
+        reached = _server_tls(tls, server)
         if service.find_server(address) is not None:
             raise TableError("Destination already exists")
-        if tls and service.upstream is None:
-            service.upstream = _upstream(None, None, None)
         real = RealServer(address, weight)
         real.own_check, real.check = own
-        real.tls, real.tls_name = bool(tls), tls_name
+        self._reach(service, real, reached)
         service.servers.append(real)
         service.scheduler.server_added(real)
         return real
+
+    def _reach(self, service: Service, real: RealServer, reached: tuple[bool, str | None]) -> None:
+        real.tls, real.tls_name = reached
+        if real.tls and service.upstream is None:
+            service.upstream = _upstream(None, None, None)
 
     def _existing_server(self, service: Service, server: str | Address) -> RealServer:
         address = _address(server, DEFAULT_SERVER_PORT, "illegal address:port specified")
@@ -333,21 +348,26 @@ class Table:
         weight: int | None = None,
         state: str | None = None,
         check: str | CheckSpec | None = None,
+        tls: bool | str | None = None,
     ) -> RealServer:
         """Change a server's weight (KTCPVS's `-e` without `-w` sets 1), its administrative
-        state (`ready`, `drain`, `maint`) and/or its own check (a spec, `none`: not checked,
-        `default`: its service's); with a state or a check the weight stays unless given."""
+        state (`ready`, `drain`, `maint`), its own check (a spec, `none`: not checked,
+        `default`: its service's) and/or how it is reached (`tls`, as add_server's; `off`);
+        with any of those the weight stays unless given."""
         service = self._service_for_server(ident)
         real = self._existing_server(service, server)
         if state is not None and state not in ADMIN_STATES:
             raise TableError(f"illegal state '{state}' (ready, drain or maint)")
         own = None if check is None else _own_check(check)
-        if weight is None and state is None and check is None:
+        reached = None if tls is None else _server_tls(tls, server)
+        if weight is None and state is None and check is None and tls is None:
             weight = 1
         if weight is not None:
             real.set_weight(_weight(weight))
         if own is not None:
             real.own_check, real.check = own
+        if reached is not None:
+            self._reach(service, real, reached)
         if state is not None:
             real.admin = state
             real.update_state(time.time())

@@ -333,22 +333,23 @@ OPTION_ARGS = {
     "check": ["--check", "tcp"],
     "tls": ["--tls", "site.pem"],
     "sni": ["--sni"],
+    "server-tls": ["--server-tls", "on"],
 }
 # + required, x illegal, o optional; columns in OPTION_ARGS order. The corrected KTCPVS matrix.
 MATRIX = {
-    ("add-service", "-A"): "x+ooxxxxoxxxoox",
-    ("edit-service", "-E"): "x+ooxxxxoxxxoox",
-    ("delete-service", "-D"): "x+xxxxxxxxxxxxx",
-    ("flush", "-F"): "xxxxxxxxxxxxxxx",
-    ("list", "-L"): "ooxxxxxxxooxxxx",
-    ("add-server", "-a"): "x+xx+oxxxxxxoxx",
-    ("edit-server", "-e"): "x+xx+oxxxxxooxx",
-    ("delete-server", "-d"): "x+xx+xxxxxxxxxx",
-    ("add-rule", "--add-rule"): "x+xx+x+oxxxxxxo",
-    ("del-rule", "--del-rule"): "x+xx+x+xxxxxxxo",
-    ("start", "--start"): "xoxxxxxxxxxxxxx",
-    ("stop", "--stop"): "xoxxxxxxxxxxxxx",
-    ("load-configfile", "-f"): "xxxxxxxxxxxxxxx",
+    ("add-service", "-A"): "x+ooxxxxoxxxooxx",
+    ("edit-service", "-E"): "x+ooxxxxoxxxooxx",
+    ("delete-service", "-D"): "x+xxxxxxxxxxxxxx",
+    ("flush", "-F"): "xxxxxxxxxxxxxxxx",
+    ("list", "-L"): "ooxxxxxxxooxxxxx",
+    ("add-server", "-a"): "x+xx+oxxxxxxoxxo",
+    ("edit-server", "-e"): "x+xx+oxxxxxooxxo",
+    ("delete-server", "-d"): "x+xx+xxxxxxxxxxx",
+    ("add-rule", "--add-rule"): "x+xx+x+oxxxxxxox",
+    ("del-rule", "--del-rule"): "x+xx+x+xxxxxxxox",
+    ("start", "--start"): "xoxxxxxxxxxxxxxx",
+    ("stop", "--stop"): "xoxxxxxxxxxxxxxx",
+    ("load-configfile", "-f"): "xxxxxxxxxxxxxxxx",
 }
 
 

@@ -381,6 +381,16 @@ def test_servers_reached_over_tls_are_verified_and_their_connections_pooled(
     load(f"{s1.address} 1 tls backend.internal", f"tls_ca = {other.ca_file}", "tls_verify = none")
     assert get(port, "/unverified")[0] == 200
     assert not [r for r in s1.requests() if r["path"] in ("/wrong-name", "/wrong-ca")]
+    # tcpvsadm: a plain server turned into a TLS one, and back
+    load(f"{s1.address} 1", f"tls_ca = {ca.ca_file}")
+    assert get(port, "/plain-to-tls")[0] == 502  # plain bytes to a TLS server
+    d.ok("-e", "-i", "re", "-r", s1.address, "--server-tls", "backend.internal")
+    assert get(port, "/now-tls")[0] == 200
+    assert f"    server = {s1.address} 1 tls backend.internal\n" in d.ok("-L", "-n")
+    d.ok("-e", "-i", "re", "-r", s1.address, "--server-tls", "off")
+    assert f"    server = {s1.address} 1\n" in d.ok("-L", "-n")
+    refused = d.adm("-e", "-i", "re", "-r", s1.address, "--server-tls", "bad/name")
+    assert (refused.returncode, refused.stderr) == (1, "illegal tls name 'bad/name'\n")
     assert stop(d.proc) == 0
     log = d.proc.stderr.read()
     where = f"service re: server {s1.address}: TLS handshake failed"
