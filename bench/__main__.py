@@ -14,13 +14,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import asdict
-from pathlib import Path
 from types import FrameType
 
 from bench.measure import Cell, measure, wrk_script
-from bench.procs import Procs, set_group_nice
+from bench.procs import Procs, bench_run, set_group_nice
 from bench.report import Results, Syscalls, loadavg, machine_info, publish, render
 from bench.systems import REPO, SIZES, SYSTEMS, Bench, Running, paths, start_backend
 from tests.support.syscalls import count_syscalls, keepalive_requests
@@ -213,20 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     load_before = loadavg()
     procs = Procs(args.nice)
-    work = Path(tempfile.mkdtemp(prefix="tcpvs-bench-"))
-    work.chmod(0o755)  # nginx workers may run as another user and read www/ below
-    keep = args.keep
-    try:
+    with bench_run(procs, "tcpvs-bench-", args.keep, "configs and logs") as work:
         results, missing, counts = run(args, Bench(procs, work, proxy_cpu), wrk_cpu)
-    except BaseException:
-        keep = True
-        raise
-    finally:
-        procs.stop_all()
-        if keep:
-            print(f"bench: configs and logs kept in {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     settings = (
         (f"nice {args.nice}; " if args.nice else "")
         + f"wrk -t1 -c{args.conns}, {args.seconds:g} s per cell, {args.rounds} rounds "

@@ -4,11 +4,15 @@ and stop each one by PID (its descendants too), whatever happens."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.procs import process_tree, stat_fields  # shared with the tests
@@ -124,3 +128,22 @@ def port_open(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+@contextmanager
+def bench_run(procs: Procs, prefix: str, keep: bool, what: str) -> Iterator[Path]:
+    """A work directory for one bench run; on leaving, every process of `procs` is stopped
+    and the directory removed, unless `keep` or the run failed (then `what` in it is kept)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)  # nginx workers may run as another user and read www/ below
+    try:
+        yield work
+    except BaseException:
+        keep = True
+        raise
+    finally:
+        procs.stop_all()
+        if keep:
+            print(f"bench: {what} kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)

@@ -32,7 +32,6 @@ import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -44,8 +43,8 @@ import trustme
 from bench import tlsbio
 from bench.__main__ import _exit_on_signal, ensure_tools, pinned_cpus
 from bench.measure import WRK_LUA, Cell, measure, wrk_script
-from bench.procs import Procs, cpu_busy, cpu_seconds, set_group_nice
-from bench.report import _table, loadavg, machine_info, publish, ratio
+from bench.procs import Procs, bench_run, cpu_busy, cpu_seconds, set_group_nice
+from bench.report import METRICS, _table, loadavg, machine_info, publish, ratio
 from bench.report import spread_of as spread
 from bench.systems import (
     REPO,
@@ -117,6 +116,34 @@ class Handshakes:
     busy: list[float]  # % busy per CPU (whole machine)
     count: int
     resumed: int  # handshakes the clients saw resumed
+
+
+def _handshakes(
+    count: int,
+    resumed: int,
+    client: float,
+    wall: float,
+    cpu0: tuple[float, float],
+    cpu1: tuple[float, float],
+    busy0: list[tuple[int, int]],
+    busy1: list[tuple[int, int]],
+) -> Handshakes:
+    """One cell of handshakes: `count` connections in `wall` seconds, the proxy's (user,
+    system) CPU seconds before and after, the clients' CPU seconds, each CPU's busy ticks."""
+    proxy = (cpu1[0] + cpu1[1]) - (cpu0[0] + cpu0[1])
+    return Handshakes(
+        rate=count / wall,
+        cpu_us=proxy / count * 1e6,
+        sys_us=(cpu1[1] - cpu0[1]) / count * 1e6,
+        cpu_pct=proxy / wall * 100,
+        client_us=client / count * 1e6,
+        busy=[
+            100 * (b1 - b0) / max(c1 - c0, 1)
+            for (b0, c0), (b1, c1) in zip(busy0, busy1, strict=True)
+        ],
+        count=count,
+        resumed=resumed,
+    )
 
 
 HsResults = dict[str, dict[str, list[Handshakes]]]  # case label -> system -> one per round
@@ -267,20 +294,7 @@ def handshakes(
     if not count:
         raise RuntimeError("s_time made no connection")
     client = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-    wall, proxy = t1 - t0, (user1 + sys1) - (user0 + sys0)
-    return Handshakes(
-        rate=count / wall,
-        cpu_us=proxy / count * 1e6,
-        sys_us=(sys1 - sys0) / count * 1e6,
-        cpu_pct=proxy / wall * 100,
-        client_us=client / count * 1e6,
-        busy=[
-            100 * (b1 - b0) / max(c1 - c0, 1)
-            for (b0, c0), (b1, c1) in zip(busy0, busy1, strict=True)
-        ],
-        count=count,
-        resumed=resumed,
-    )
+    return _handshakes(count, resumed, client, t1 - t0, (user0, sys0), (user1, sys1), busy0, busy1)
 
 
 def terminating(
@@ -526,20 +540,7 @@ def sni_handshakes(
         client += float(found.group(3))
     if not count:
         raise RuntimeError("sniclient made no connection")
-    wall, proxy = t1 - t0, (user1 + sys1) - (user0 + sys0)
-    return Handshakes(
-        rate=count / wall,
-        cpu_us=proxy / count * 1e6,
-        sys_us=(sys1 - sys0) / count * 1e6,
-        cpu_pct=proxy / wall * 100,
-        client_us=client / count * 1e6,
-        busy=[
-            100 * (b1 - b0) / max(c1 - c0, 1)
-            for (b0, c0), (b1, c1) in zip(busy0, busy1, strict=True)
-        ],
-        count=count,
-        resumed=resumed,
-    )
+    return _handshakes(count, resumed, client, t1 - t0, (user0, sys0), (user1, sys1), busy0, busy1)
 
 
 def sni_connections(port: int, n: int) -> int:
@@ -760,17 +761,6 @@ def hs_tables(hs: HsResults, clients: int, proxy: int | None) -> list[str]:
     return out + _table(head, rows) + [""]
 
 
-KA_METRICS = [
-    ("req/s", "rps"),
-    ("MB/s", "mbps"),
-    ("p50 ms", "p50_ms"),
-    ("p99 ms", "p99_ms"),
-    ("proxy CPU µs/req", "cpu_us"),
-    ("of which kernel", "sys_us"),
-    ("proxy CPU %", "cpu_pct"),
-]
-
-
 def attr(cells: list[Cell], name: str) -> list[float]:
     return [float(v) for c in cells if (v := getattr(c, name)) is not None]
 
@@ -787,23 +777,23 @@ def ka_tables(ka: KaResults, conns: int, proxy: int | None) -> list[str]:
                     [
                         size,
                         label,
-                        *(spread(attr(cells, a)) for _, a in KA_METRICS),
+                        *(spread(attr(cells, a)) for _, a in METRICS),
                         busy(cells, proxy),
                     ]
                 )
-    out += _table(["size", "system", *(m for m, _ in KA_METRICS), "busy % CPU0/CPU1"], rows)
+    out += _table(["size", "system", *(m for m, _ in METRICS), "busy % CPU0/CPU1"], rows)
     out += ["", f"Ratios of medians, {MINE} / {BASE}:", ""]
     rows = [
         [
             size,
             *(
                 ratio(med(attr(row.get(MINE, []), a)), med(attr(row.get(BASE, []), a)))
-                for _, a in KA_METRICS[:5]
+                for _, a in METRICS[:5]
             ),
         ]
         for size, row in ka.items()
     ]
-    return out + _table(["size", *(m for m, _ in KA_METRICS[:5])], rows) + [""]
+    return out + _table(["size", *(m for m, _ in METRICS[:5])], rows) + [""]
 
 
 def targets_table(hs: HsResults, ka: KaResults) -> list[str]:
@@ -969,12 +959,12 @@ def render_pass(
                     [
                         size,
                         label,
-                        *(spread(attr(ka_cells, a)) for _, a in KA_METRICS),
+                        *(spread(attr(ka_cells, a)) for _, a in METRICS),
                         spread(core_us(ka_cells, proxy)),
                         busy(ka_cells, proxy),
                     ]
                 )
-    head = ["size", "system", *(m for m, _ in KA_METRICS), "proxy's CPU busy µs/req"]
+    head = ["size", "system", *(m for m, _ in METRICS), "proxy's CPU busy µs/req"]
     out += _table(head + ["busy % CPU0/CPU1"], rows)
     out += ["", f"### Passthrough: ratios of medians, {MINE} / {BASE}", ""]
     mine, base = res.conns.get(MINE, []), res.conns.get(BASE, [])
@@ -1057,20 +1047,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     load_before = loadavg()
     procs = Procs(args.nice)
-    work = Path(tempfile.mkdtemp(prefix="tcpvs-bench-tls-"))
-    work.chmod(0o755)  # nginx workers may run as another user and read www/ below
-    keep = args.keep
-    try:
+    with bench_run(procs, "tcpvs-bench-tls-", args.keep, "configs, logs and keys") as work:
         hs, ka, agreed, passed, bio = run(args, Bench(procs, work, proxy_cpu), client_cpu)
-    except BaseException:
-        keep = True
-        raise
-    finally:
-        procs.stop_all()
-        if keep:
-            print(f"bench: configs, logs and keys kept in {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     settings = (
         (f"nice {args.nice}; " if args.nice else "")
         + f"{args.seconds} s per cell, {args.rounds} rounds (systems interleaved, order rotated "
