@@ -202,12 +202,14 @@ def test_a_server_back_up_ramps_up_over_slowstart(daemon, backends, tmp_path, wo
         end = time.monotonic() + 5 + 1
         while servers(d)[r1.address]["effective_weight"] < 1 and time.monotonic() < end:
             time.sleep(0.1)
+        time.sleep(0.6)  # the worker not asked may be one ramp step (0.5 s) behind
         late = Counter(backend_of(port) for _ in range(40))
     finally:
         stop(revived.proc)
     # wrr at a fifth of its weight or less: at most a sixth of the connections, then half.
+    # Each worker alternates on its own: one with an odd share of the 40 is off by a half.
     assert early["r1-again"] <= 40 // 6, early
-    assert late["r1-again"] == 20, late
+    assert abs(late["r1-again"] - 20) <= workers - 1, late
 
 
 @pytest.mark.parametrize("workers", [1, 2])
