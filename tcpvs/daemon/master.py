@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -34,6 +35,7 @@ from tcpvs.table.config import parse_config
 from tcpvs.table.listing import merge_snapshots, render_config, server_snapshot
 from tcpvs.table.model import RealServer, Service
 from tcpvs.table.operations import Table
+from tcpvs.tls import tickets
 
 log = logging.getLogger("tcpvsd")
 
@@ -90,9 +92,14 @@ class WorkerOptions:
     log_level: int = logging.WARNING
     access_log: str | None = None  # path, or "-" for stderr
     access_log_format: str = "text"
+    ticket_rotation: float = tickets.DEFAULT_ROTATION
 
     def arguments(self) -> list[str]:
-        args = [f"--drain-seconds={self.drain_seconds!r}", f"--log-level={self.log_level}"]
+        args = [
+            f"--drain-seconds={self.drain_seconds!r}",
+            f"--log-level={self.log_level}",
+            f"--tls-ticket-rotation={self.ticket_rotation!r}",
+        ]
         if self.access_log is not None:
             args += [
                 f"--access-log={self.access_log}",
@@ -103,24 +110,31 @@ class WorkerOptions:
 
 async def spawn_worker(index: int, options: WorkerOptions) -> Worker:
     """A fresh interpreter running tcpvs.daemon.worker on one end of a new socketpair (never a fork
-    of this process: its event loop and sockets stay here)."""
+    of this process: its event loop and sockets stay here). It reads this process's TLS
+    ticket secret from a pipe (not its command line, which anyone may read), so that every
+    worker seals and opens the same tickets."""
     ours, theirs = socket.socketpair()
+    secret_read, secret_write = os.pipe()
     try:
+        os.write(secret_write, tickets.process_keys().secret)
+        os.close(secret_write)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tcpvs.daemon.worker",
             f"--control-fd={theirs.fileno()}",
+            f"--tls-ticket-secret-fd={secret_read}",
             f"--index={index}",
             *options.arguments(),
             stdin=asyncio.subprocess.DEVNULL,
-            pass_fds=(theirs.fileno(),),
+            pass_fds=(theirs.fileno(), secret_read),
         )
     except BaseException:
         ours.close()
         raise
     finally:
         theirs.close()
+        os.close(secret_read)
     reader, writer = await asyncio.open_unix_connection(sock=ours, limit=REPLY_LIMIT)
     return Worker(index, proc, reader, writer, asyncio.get_running_loop().time())
 

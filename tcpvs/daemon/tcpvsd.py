@@ -36,6 +36,7 @@ from tcpvs.errors import ConfigError, ControlError, TableError, UnreadableConfig
 from tcpvs.observe.access import FORMATS, AccessLog
 from tcpvs.switch import DEFAULT_DRAIN_SECONDS, Switch
 from tcpvs.table.addr import Address
+from tcpvs.tls import tickets
 
 log = logging.getLogger("tcpvsd")
 
@@ -207,6 +208,13 @@ def log_engine() -> None:
     help="How long open connections may finish on stop.",
 )
 @click.option(
+    "--tls-ticket-rotation",
+    type=click.FloatRange(1),
+    default=tickets.DEFAULT_ROTATION,
+    show_default=True,
+    help="Seconds between TLS session ticket keys; a ticket resumes for two periods more.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 1024),
     default=1,
@@ -251,6 +259,7 @@ def main(
     config: str | None,
     socket_path: str | None,
     drain_seconds: float,
+    tls_ticket_rotation: float,
     workers: int,
     admin: str | None,
     access_log: str | None,
@@ -267,7 +276,11 @@ def main(
     log.info("open files limit: %d", raise_nofile_limit())
     log_engine()
     path = socket_path or default_socket_path()
-    options = WorkerOptions(drain_seconds, level, access_log, access_log_format)
+    # One ticket secret for this tcpvsd: its workers get it too (see tcpvs.tls.tickets).
+    tickets.configure(tickets.new_secret(), tls_ticket_rotation)
+    options = WorkerOptions(
+        drain_seconds, level, access_log, access_log_format, tls_ticket_rotation
+    )
     sys.exit(uvloop.run(serve(config, path, options, workers, admin_address)))
 
 

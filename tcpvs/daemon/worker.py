@@ -23,6 +23,7 @@ from tcpvs.control.server import Dispatcher, switch_handler
 from tcpvs.daemon.logs import setup_logging
 from tcpvs.observe.access import FORMATS, AccessLog
 from tcpvs.switch import Switch
+from tcpvs.tls import tickets
 
 log = logging.getLogger("tcpvsd")
 
@@ -63,7 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", type=int, default=logging.WARNING)
     parser.add_argument("--access-log", default=None)
     parser.add_argument("--access-log-format", choices=FORMATS, default="text")
+    parser.add_argument("--tls-ticket-secret-fd", type=int, required=True)
+    parser.add_argument("--tls-ticket-rotation", type=float, required=True)
     args = parser.parse_args(argv)
+    with open(args.tls_ticket_secret_fd, "rb") as secret:
+        tickets.configure(secret.read(), args.tls_ticket_rotation)
     setup_logging(args.log_level, f"tcpvsd[worker {args.index}]")
     run = serve(args.control_fd, args.drain_seconds, args.access_log, args.access_log_format)
     sys.exit(uvloop.run(run))

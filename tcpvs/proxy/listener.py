@@ -18,6 +18,7 @@ from tcpvs.exchange.base import Site
 from tcpvs.proxy.upstream import ServerPool
 from tcpvs.table.addr import format_address
 from tcpvs.table.model import RealServer, Service
+from tcpvs.tls import tickets
 from tcpvs.tls.settings import TLS_VERSIONS, server_context
 
 if TYPE_CHECKING:
@@ -59,8 +60,11 @@ class ServiceListener(Site):
         if self.tls:
             # The loop's own TLS layer (uvloop's, memory BIOs) runs each handshake within
             # client_timeout; the certificate is the service's of the moment (_sni_callback).
+            # Tickets are OpenSSL's business on this first context, whichever certificate
+            # is served: sealed with the process's rotating keys, which every worker shares.
             context = self._tls_context = server_context()
             context.sni_callback = self._sni_callback
+            tickets.install(context)
             self.follow_tls()
         try:
             self._server = await loop.create_server(

@@ -5,7 +5,7 @@ in the server's order (Mozilla leaves it to the client, every cipher on the list
 testssl.sh rates "no cipher order" HIGH, and the order only ever picks a strong one), no
 compression (CRIME), no
 renegotiation (a client-triggered CPU cost and CVE-2009-3555), ALPN `http/1.1` only (what tcpvs
-speaks), session tickets on (OpenSSL's default, keys made per listener at start).
+speaks), session tickets on (keys shared by the workers and rotated: tcpvs.tls.tickets).
 """
 
 from __future__ import annotations
