@@ -5,8 +5,9 @@ whether any finding is rated HIGH or CRITICAL (the issue's bar; docs/tls.md has 
     .venv/bin/python -m bench.testssl --key rsa    # RSA 2048
 
 The certificate is made here, as a careful operator's would be: 90 days, a CRL and an OCSP
-address, issued by a CA made here too and handed to testssl.sh (--add-ca); so what testssl.sh
-judges is tcpvs's TLS, not a test certificate's shortcomings. The service runs in this process
+address, issued by a CA made here too and handed to testssl.sh (--add-ca), and an OCSP
+response from that CA beside it (site.pem.ocsp, stapled); so what testssl.sh judges is
+tcpvs's TLS, not a test certificate's shortcomings. The service runs in this process
 (tcpvs as a library) on 127.0.0.1 with a small HTTP server behind it.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from bench.procs import free_port
@@ -41,7 +43,7 @@ def _key(kind: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
 
 
 def make_certificates(directory: Path, kind: str) -> tuple[Path, Path]:
-    """(the CA's PEM, the site's chain-and-key PEM)."""
+    """(the CA's PEM, the site's chain-and-key PEM); the site's OCSP response beside it."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tcpvs bench CA")])
@@ -102,6 +104,24 @@ def make_certificates(directory: Path, kind: str) -> tuple[Path, Path]:
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     site_file.write_bytes(key_pem + site.public_bytes(pem) + ca.public_bytes(pem))
+    # What the CA's responder would answer (`openssl ocsp ... -respout site.pem.ocsp`): good
+    # for a week, signed by the CA itself.
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=site,
+            issuer=ca,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=now - datetime.timedelta(hours=1),
+            next_update=now + datetime.timedelta(days=7),
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, ca)
+        .sign(ca_key, hashes.SHA256())
+    )
+    Path(f"{site_file}.ocsp").write_bytes(response.public_bytes(serialization.Encoding.DER))
     return ca_file, site_file
 
 

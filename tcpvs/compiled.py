@@ -29,18 +29,20 @@ COMPILED = (
     "tcpvs.proxy.listener",
     "tcpvs.proxy.client",
 )
+# Cython over OpenSSL with no .py source: compiled (when OpenSSL's headers were there) or absent.
+TLS_LAYER = "tcpvs._fast.tlslayer"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _stem(module: str) -> str:
+def stem(module: str) -> str:
     return os.path.join(ROOT, *module.split("."))
 
 
 def source_digest(module: str) -> str:
-    """sha256 of the module's .py and .pxd files."""
+    """sha256 of the module's .py, .pxd and .pyx files."""
     digest = hashlib.sha256()
-    for suffix in (".py", ".pxd"):
-        path = _stem(module) + suffix
+    for suffix in (".py", ".pxd", ".pyx"):
+        path = stem(module) + suffix
         if os.path.exists(path):
             with open(path, "rb") as handle:
                 digest.update(handle.read())
@@ -56,11 +58,11 @@ def why_pure() -> str:
     except ImportError:
         DIGESTS = {}
     for module in COMPILED:
-        built = any(os.path.exists(_stem(module) + suffix) for suffix in EXTENSION_SUFFIXES)
+        built = any(os.path.exists(stem(module) + suffix) for suffix in EXTENSION_SUFFIXES)
         if not built or module not in DIGESTS:
             return "not compiled (no C compiler at install time?)"
         if DIGESTS[module] != source_digest(module):
-            return f"{_stem(module)}.py changed since it was compiled (rebuild: pip install -e .)"
+            return f"{stem(module)}.py changed since it was compiled (rebuild: pip install -e .)"
     return ""
 
 
@@ -69,7 +71,7 @@ def _load_sources() -> None:
     for name in COMPILED:
         package, _, attribute = name.rpartition(".")
         importlib.import_module(package)  # (its use() call returns at once: we are in it)
-        spec = importlib.util.spec_from_file_location(name, _stem(name) + ".py")
+        spec = importlib.util.spec_from_file_location(name, stem(name) + ".py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -77,8 +79,26 @@ def _load_sources() -> None:
         setattr(sys.modules[package], attribute, module)
 
 
+def why_not_own_tls() -> str:
+    """Why TLS services run on the event loop's TLS layer; "" when tcpvs's own one runs."""
+    if WHY_PURE:
+        return "the pure-Python engine runs"
+    try:
+        from tcpvs._built import DIGESTS
+    except ImportError:
+        return "not compiled"
+    if not any(os.path.exists(stem(TLS_LAYER) + suffix) for suffix in EXTENSION_SUFFIXES):
+        return "not compiled (no OpenSSL headers at install time?)"
+    # (an installed package has no .pyx beside the build: nothing to have changed)
+    source = stem(TLS_LAYER) + ".pyx"
+    if os.path.exists(source) and DIGESTS.get(TLS_LAYER) != source_digest(TLS_LAYER):
+        return f"{source} changed since it was compiled (rebuild: pip install -e .)"
+    return ""
+
+
 WHY_PURE = why_pure()
 IMPLEMENTATION = "python" if WHY_PURE else "cython"
+WHY_NOT_OWN_TLS = why_not_own_tls()
 _used = False
 
 

@@ -166,9 +166,13 @@ def raise_nofile_limit() -> int:
 
 
 def engine_name() -> str:
-    from tcpvs.compiled import WHY_PURE
+    from tcpvs.compiled import WHY_NOT_OWN_TLS, WHY_PURE
 
-    return "compiled engine" if not WHY_PURE else f"pure-Python engine: {WHY_PURE}"
+    if WHY_PURE:
+        return f"pure-Python engine: {WHY_PURE}"
+    if WHY_NOT_OWN_TLS:
+        return f"compiled engine, the event loop's TLS: {WHY_NOT_OWN_TLS}"
+    return "compiled engine, tcpvs's TLS"
 
 
 def _print_version(ctx: click.Context) -> None:
@@ -178,12 +182,18 @@ def _print_version(ctx: click.Context) -> None:
 
 def log_engine() -> None:
     """Say which engine serves: an operator must know when it is the slow one."""
-    from tcpvs.compiled import WHY_PURE
+    from tcpvs.compiled import WHY_NOT_OWN_TLS, WHY_PURE
 
     if WHY_PURE and "TCPVS_PURE_PYTHON" not in WHY_PURE:
         log.warning(
             "running the pure-Python engine (%s): about 3x the CPU per request of the compiled one",
             WHY_PURE,
+        )
+    elif WHY_NOT_OWN_TLS:
+        log.warning(
+            "TLS services run on the event loop's TLS layer (%s): about 150 us more CPU per "
+            "handshake than tcpvs's own",
+            WHY_NOT_OWN_TLS,
         )
     else:
         log.info("%s", engine_name())

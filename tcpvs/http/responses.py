@@ -13,14 +13,15 @@ _REASONS = {413: "Content Too Large", 431: "Request Header Fields Too Large"}
 
 
 @cache
-def error_response(status: int) -> bytes:
-    """A complete response for `status` with a text body and `Connection: close`.
+def error_response(status: int, detail: str = "") -> bytes:
+    """A complete response for `status` with a text body (saying `detail` too, if given) and
+    `Connection: close`.
 
     Any known status works (400, 404, 408, 413, 417, 431, 500, 501, 502, 503, 504, 505 are the
     switch's own); ValueError for an unknown one.
     """
     reason = _REASONS.get(status) or HTTPStatus(status).phrase
-    body = f"{status} {reason}\n".encode("ascii")
+    body = f"{status} {reason}{': ' if detail else ''}{detail}\n".encode("ascii")
     return (
         f"HTTP/1.1 {status} {reason}\r\n"
         "Content-Type: text/plain; charset=us-ascii\r\n"
@@ -28,6 +29,18 @@ def error_response(status: int) -> bytes:
         "Connection: close\r\n"
         "\r\n"
     ).encode("ascii") + body
+
+
+# The first bytes of a plain HTTP request: a method token and its space (or all there is yet).
+_PLAIN_HTTP = re.compile(rb"[A-Z]{1,20}(?: |$)")
+PLAIN_HTTP_TO_TLS = error_response(400, "a plain HTTP request was sent to a TLS port")
+
+
+def plain_http_answer(first: bytes) -> bytes | None:
+    """What to answer when a TLS port's first bytes are `first` and they are not a TLS
+    record: a plain 400 if they start like an HTTP request (nginx's "The plain HTTP request
+    was sent to HTTPS port"), so that a user who typed http:// reads why; None otherwise."""
+    return PLAIN_HTTP_TO_TLS if _PLAIN_HTTP.match(first[:21]) else None
 
 
 # A Host value that can go into a Location header as it is: a name or address, and a port.

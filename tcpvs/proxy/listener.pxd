@@ -13,7 +13,12 @@ cdef class ServiceListener(Site):
     cdef public object _redirect
     cdef public object on_outlier
     cdef object _tls_context
+    cdef public set handshaking
+    cdef dict _contexts
+    cdef object _contexts_of
     cdef object _protocol
 
     cpdef redirect_server(self)
+    cpdef handshake_started(self, layer)
+    cpdef handshake_ended(self, layer)
     cpdef outlier(self, server, str reason)

@@ -11,18 +11,38 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from tcpvs.compiled import WHY_NOT_OWN_TLS
 from tcpvs.errors import TableError
 from tcpvs.exchange.base import Site
 from tcpvs.proxy.upstream import ServerPool
 from tcpvs.table.addr import format_address
 from tcpvs.table.model import RealServer, Service
-from tcpvs.tls import tickets
+from tcpvs.tls import openssl, tickets
+from tcpvs.tls.certs import Certificate, CertStore
 from tcpvs.tls.settings import TLS_VERSIONS, server_context
 
 if TYPE_CHECKING:
     from tcpvs.proxy.client import ClientConnection
+
+
+def own_tls_layer(context: ssl.SSLContext) -> Callable[[Any, Any], asyncio.Protocol] | None:
+    """The maker of tcpvs's own TLS layer over `context`, (listener, app) -> protocol, on the
+    running loop; None when it does not run (the pure-Python engine, not compiled, OpenSSL
+    out of ctypes' reach): then the loop's TLS layer does the work, as before."""
+    if WHY_NOT_OWN_TLS:
+        return None
+    try:
+        pointer = openssl.ssl_ctx_pointer(context)
+    except openssl.OpenSSLUnavailable:
+        return None
+    from tcpvs._fast.tlslayer import TlsLayer, prepare
+
+    prepare(pointer)
+    loop = asyncio.get_running_loop()
+    return lambda listener, app: cast(asyncio.Protocol, TlsLayer(listener, app, pointer, loop))
+
 
 TICK_SECONDS = 0.25
 LISTEN_BACKLOG = 2048  # KTCPVS max_backlog
@@ -43,6 +63,11 @@ class ServiceListener(Site):
         self._ticker: asyncio.TimerHandle | None = None
         self._redirect: RealServer | None = None
         self._tls_context: ssl.SSLContext | None = None  # a TLS service's, made at open()
+        # tcpvs's own TLS layer (tcpvs/_fast/tlslayer.pyx), when it runs: the connections in
+        # their handshake (cut by the ticker at their deadline), and each certificate's SSL_CTX
+        self.handshaking: set[Any] = set()
+        self._contexts: dict[Certificate, int] = {}
+        self._contexts_of: CertStore | None = None
         # Who decides about a server failing requests in a row (the Switch: eject it)
         self.on_outlier: Callable[[Service, RealServer, str], None] | None = None
         # Imported here, not at the top: the compiled protocols import this module for its type.
@@ -56,19 +81,29 @@ class ServiceListener(Site):
         service = self.service
         host, port = service.listen
         context = None
+        factory = self._protocol_factory
         self.tls = service.certs is not None
         if self.tls:
-            # The loop's own TLS layer (uvloop's, memory BIOs) runs each handshake within
-            # client_timeout; the certificate is the service's of the moment (_sni_callback).
             # Tickets are OpenSSL's business on this first context, whichever certificate
-            # is served: sealed with the process's rotating keys, which every worker shares.
+            # is served: sealed with the process's rotating keys, which every worker shares
+            # (through tcpvs's TLS layer's callback, or tcpvs.tls.tickets' with the loop's).
             context = self._tls_context = server_context()
-            context.sni_callback = self._sni_callback
-            tickets.install(context)
             self.follow_tls()
+            layer = own_tls_layer(context)
+            if layer is not None:  # tcpvs's TLS layer in C: the loop sees plain TCP
+
+                def factory() -> asyncio.Protocol:
+                    return layer(self, self._protocol(self))
+
+                context = None
+            else:
+                # The loop's own TLS layer (uvloop's, memory BIOs) runs each handshake within
+                # client_timeout; the certificate is the service's of the moment.
+                context.sni_callback = self._sni_callback
+                tickets.install(context)
         try:
             self._server = await loop.create_server(
-                lambda: cast(asyncio.Protocol, self._protocol(self)),
+                factory,
                 host,
                 port,
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,
@@ -76,7 +111,7 @@ class ServiceListener(Site):
                 reuse_address=True,
                 reuse_port=self.reuse_port,
                 ssl=context,
-                ssl_handshake_timeout=service.settings.client_timeout if self.tls else None,
+                ssl_handshake_timeout=service.settings.client_timeout if context else None,
             )
         except OSError as exc:
             where = format_address(self.service.listen)
@@ -108,6 +143,30 @@ class ServiceListener(Site):
         if self._tls_context is not None and certs is not None:
             self._tls_context.minimum_version = TLS_VERSIONS[certs.tls_min]
 
+    def _protocol_factory(self) -> asyncio.Protocol:
+        return cast(asyncio.Protocol, self._protocol(self))
+
+    def certificate_for(self, server_name: str | None) -> int:
+        """The SSL_CTX (its address) of the certificate to serve for `server_name`, for the
+        own TLS layer's servername callback; 0: keep the listener's context."""
+        certs = self.service.certs
+        if certs is None:
+            return 0
+        if certs is not self._contexts_of:  # reloaded: the old certificates' are dropped
+            self._contexts, self._contexts_of = {}, certs
+        cert = certs.choose(server_name)
+        pointer = self._contexts.get(cert)
+        if pointer is None:
+            pointer = self._contexts[cert] = openssl.ssl_ctx_pointer(cert.context)
+        return pointer
+
+    def handshake_started(self, layer: Any) -> None:
+        layer.deadline = self.now + self.service.settings.client_timeout
+        self.handshaking.add(layer)
+
+    def handshake_ended(self, layer: Any) -> None:
+        self.handshaking.discard(layer)
+
     def _sni_callback(
         self, connection: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext
     ) -> None:
@@ -126,8 +185,10 @@ class ServiceListener(Site):
         self.now = now = loop.time()
         for conn in [c for c in self.connections if c.exchange.expired(now)]:
             conn.expire()
+        for layer in [h for h in self.handshaking if h.deadline <= now]:
+            layer.abort()  # a handshake that stalls holds a descriptor
         self.pool.expire(now)
-        if self._server is not None or self.connections:
+        if self._server is not None or self.connections or self.handshaking:
             self._ticker = loop.call_later(TICK_SECONDS, self._tick)
         else:
             self._ticker = None
@@ -140,6 +201,8 @@ class ServiceListener(Site):
         self.service.running = False
         for conn in list(self.connections):
             conn.shutdown()
+        for layer in list(self.handshaking):  # not a client yet: nothing to finish
+            layer.abort()
         self.pool.close()
 
     async def drain(self, seconds: float) -> None:

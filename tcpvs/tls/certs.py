@@ -5,7 +5,9 @@ Loading checks everything that can fail at handshake time, so that a bad file is
 the config line that names it and never of a client: readable, a certificate chain and a
 private key that belong together (OpenSSL's own check, through ssl.SSLContext), names to
 serve. Each certificate gets its own SSLContext with the service's settings
-(tcpvs.tls.settings); the SNI callback hands the matching one to each new handshake.
+(tcpvs.tls.settings); the SNI callback hands the matching one to each new handshake. An OCSP
+response beside the file (`site.pem.ocsp`) is read, checked and stapled with it
+(tcpvs.tls.ocsp).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from tcpvs.tls.ocsp import Staple, StapleError, load_staple
 from tcpvs.tls.settings import DEFAULT_TLS_MIN, TLS_VERSIONS, server_context
 
 
@@ -29,12 +32,14 @@ class CertificateError(ValueError):
 @dataclass(frozen=True, eq=False)
 class Certificate:
     """One certificate file as loaded: its names (SAN DNS names, else the subject's CN),
-    its SHA-256 fingerprint (of the leaf, DER) and a server context serving it."""
+    its SHA-256 fingerprint (of the leaf, DER), a server context serving it and the OCSP
+    response stapled with it (None: no `.ocsp` file beside it)."""
 
     path: str
     names: tuple[str, ...]
     fingerprint: str
     context: ssl.SSLContext
+    staple: Staple | None = None
 
     def matches(self, server_name: str) -> bool:
         """Whether `server_name` (lower-case) is one of its names; `*.example.com` matches one
@@ -74,7 +79,11 @@ def load_certificate(path: str) -> Certificate:
     if not names:
         raise CertificateError(f"{path}: the certificate names no host (no DNS SAN or CN)")
     digest = hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest()
-    return Certificate(path, names, digest, context)
+    try:
+        staple = load_staple(path, pem, leaf, context)
+    except StapleError as exc:
+        raise CertificateError(str(exc)) from None
+    return Certificate(path, names, digest, context, staple)
 
 
 def _ssl_reason(exc: ssl.SSLError) -> str:

@@ -25,6 +25,7 @@ import logging
 import secrets
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tcpvs.tls import openssl
@@ -105,12 +106,21 @@ def new_secret() -> bytes:
 
 # The keys of this process: one secret per tcpvsd (its workers are given it: `configure`).
 _process_keys = TicketKeys(new_secret())
+_readers: list[Callable[[], None]] = []  # told when the keys change (copies to drop)
 
 
 def configure(secret: bytes, rotation: float = DEFAULT_ROTATION) -> None:
     """Use these keys from now on in this process (a worker, with its master's secret)."""
     global _process_keys
     _process_keys = TicketKeys(secret, rotation)
+    for forget in _readers:
+        forget()
+
+
+def on_configure(forget: Callable[[], None]) -> None:
+    """Have `forget` called when the process's keys change (tcpvs's TLS layer keeps a copy
+    of the current ones in C)."""
+    _readers.append(forget)
 
 
 def process_keys() -> TicketKeys:

@@ -22,10 +22,10 @@ needs_build = pytest.mark.skipif(not BUILT, reason="the engine is not compiled (
 PROBE = "import tcpvs.compiled as c, tcpvs.exchange.http1 as h; print(c.IMPLEMENTATION, h.__file__)"
 
 
-def probe(env: dict[str, str], pythonpath: Path = ROOT) -> tuple[str, str, str]:
-    """(implementation, file of tcpvs.exchange.http1, stderr) in a fresh interpreter."""
+def run_python(code: str, env: dict[str, str], pythonpath: Path) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter importing tcpvs from `pythonpath`."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code],
         env={**os.environ, "PYTHONPATH": str(pythonpath), **env},
         cwd=pythonpath,
         capture_output=True,
@@ -33,6 +33,12 @@ def probe(env: dict[str, str], pythonpath: Path = ROOT) -> tuple[str, str, str]:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def probe(env: dict[str, str], pythonpath: Path = ROOT) -> tuple[str, str, str]:
+    """(implementation, file of tcpvs.exchange.http1, stderr) in a fresh interpreter."""
+    done = run_python(PROBE, env, pythonpath)
     implementation, path = done.stdout.split()
     return implementation, path, done.stderr
 
@@ -80,3 +86,20 @@ def test_a_copied_build_with_unchanged_sources_runs_compiled(tmp_path: Path) -> 
         os.utime(source, (later, later))  # newer than the compiled modules
     implementation, path, _ = probe({"TCPVS_PURE_PYTHON": ""}, tmp_path)
     assert implementation == "cython" and not path.endswith(".py")
+
+
+@needs_build
+def test_the_own_tls_layer_runs_only_from_its_current_source(tmp_path: Path) -> None:
+    def why_not(env: dict[str, str], pythonpath: Path) -> tuple[str, str]:
+        code = "import tcpvs.compiled as c; print(c.IMPLEMENTATION, '|', c.WHY_NOT_OWN_TLS)"
+        implementation, why = run_python(code, env, pythonpath).stdout.split("|")
+        return implementation.strip(), why.strip()
+
+    assert why_not({"TCPVS_PURE_PYTHON": ""}, ROOT) == ("cython", "")
+    assert why_not({"TCPVS_PURE_PYTHON": "1"}, ROOT) == ("python", "the pure-Python engine runs")
+    copy = tmp_path / "tcpvs"
+    shutil.copytree(ROOT / "tcpvs", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    source = copy / "_fast" / "tlslayer.pyx"
+    source.write_text(source.read_text() + "\n# edited after the build\n")
+    implementation, why = why_not({"TCPVS_PURE_PYTHON": ""}, tmp_path)
+    assert implementation == "cython" and "tlslayer.pyx changed since it was compiled" in why

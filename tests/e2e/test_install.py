@@ -62,7 +62,24 @@ def test_an_installed_package_runs_the_compiled_engine(tmp_path):
     assert Path(path).is_relative_to(tmp_path / "venv") and path.endswith(".so")
     assert probe.stderr == ""  # no warning
     version = run(tmp_path / "venv" / "bin" / "tcpvsd", "--version")
-    assert version.returncode == 0 and "tcpvsd" in version.stdout
+    assert version.returncode == 0 and "(compiled engine, tcpvs's TLS)" in version.stdout
+
+
+def test_without_openssl_headers_tls_runs_on_the_loops_layer_and_says_so(tmp_path):
+    # Searched before the system's: an openssl/ssl.h that stops the compiler, as if absent.
+    headers = tmp_path / "include" / "openssl"
+    headers.mkdir(parents=True)
+    (headers / "ssl.h").write_text("#error no OpenSSL headers here\n")
+    env = {"C_INCLUDE_PATH": str(headers.parent), "PIP_NO_CACHE_DIR": "1"}
+    python = install(tmp_path / "venv", env)
+    code = "import tcpvs.compiled as c; print(c.IMPLEMENTATION, '|', c.WHY_NOT_OWN_TLS)"
+    probe = run(python, "-c", code)
+    implementation, why = (part.strip() for part in probe.stdout.split("|"))
+    assert implementation == "cython" and why.startswith("not compiled"), probe.stderr
+    daemon = run(
+        tmp_path / "venv" / "bin" / "tcpvsd", "--socket", "/nonexistent/dir/s", "-f", "/nonexistent"
+    )
+    assert "TLS services run on the event loop's TLS layer" in daemon.stderr
 
 
 def test_without_a_c_compiler_the_install_runs_the_pure_engine_and_says_so(tmp_path):

@@ -1,8 +1,9 @@
 """TLS termination with real clients (curl, openssl s_client, Python ssl): the certificate
 chosen by SNI (checked by its fingerprint), protocol versions, ALPN, resumption, requests
 routed as plain ones with X-Forwarded-Proto, WebSocket over TLS, certificates reloaded while a
-connection stays open, bad certificate files refused with nothing changed, and clients that
-do not speak TLS (or never finish a handshake) cut without hurting anyone else."""
+connection stays open, bad certificate files refused with nothing changed, clients that
+do not speak TLS (or never finish a handshake) cut without hurting anyone else, and OCSP
+responses stapled (s_client -status, curl --cert-status)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,18 @@ import time
 import pytest
 import trustme
 
+from tcpvs.compiled import WHY_NOT_OWN_TLS
+from tcpvs.http.responses import PLAIN_HTTP_TO_TLS
 from tests.support.client import get
 from tests.support.procs import ENGINE_BUILDS, free_port, stop
-from tests.support.tls import CertAuthority, HttpsConnection, s_client, served_fingerprint
+from tests.support.tls import (
+    DAY,
+    CertAuthority,
+    HttpsConnection,
+    ocsp_response,
+    s_client,
+    served_fingerprint,
+)
 
 
 @pytest.fixture
@@ -242,8 +252,10 @@ def test_clients_that_do_not_speak_tls_are_cut_and_everyone_else_is_served(
                 got += chunk
             return got
 
-    # plain HTTP to the TLS port, and garbage instead of a ClientHello: closed, nothing relayed
-    assert b"HTTP/1.1 200" not in answer_to(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    # plain HTTP to the TLS port: a plain 400 saying why (nginx's way) with tcpvs's TLS layer,
+    # closed with the loop's; garbage instead of a ClientHello: closed; nothing relayed
+    plain = answer_to(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert plain == (b"" if WHY_NOT_OWN_TLS else PLAIN_HTTP_TO_TLS)
     assert answer_to(b"\x16\x03\x01\x00\x05hello" + b"\x00" * 64)[:1] in (b"", b"\x15")
     assert not [r for r in r1.requests() if r["path"] == "/"]
     # a handshake that stalls is cut at client_timeout
@@ -281,6 +293,140 @@ def test_tls_through_two_workers(daemon, backends, tmp_path, ca):
         assert dict(json.loads(body))["X-Forwarded-Proto"] == "https"
     stats = json.loads(d.ok("-L", "--json"))["services"][0]
     assert stats["tls"] == [str(cert.path)] and stats["stats"]["requests"] == 6
+
+
+# -- OCSP stapling ------------------------------------------------------------------------------
+
+
+def stapled(port: int, name: str | None, ca: CertAuthority, *args: str) -> str:
+    """What `openssl s_client -status` says of the OCSP response it got: "none" (it asked
+    and none was sent), else the response's status and the certificate's ("successful good")."""
+    sni = ("-servername", name) if name else ("-noservername",)
+    done = s_client(port, "-status", *sni, "-CAfile", str(ca.ca_file), *args)
+    assert "Verify return code: 0 (ok)" in done.stdout, done.stdout + done.stderr
+    if "OCSP response: no response sent" in done.stdout:
+        return "none"
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    status = next(line for line in lines if line.startswith("OCSP Response Status:"))
+    cert = next(line for line in lines if line.startswith("Cert Status:"))
+    return f"{status.split()[3]} {cert.split()[2]}"
+
+
+def curl_cert_status(port: int, name: str, ca: CertAuthority) -> subprocess.CompletedProcess:
+    """`curl --cert-status`: the request fails unless a valid OCSP response is stapled."""
+    return subprocess.run(
+        ["curl", "-sS", "--cert-status", "--cacert", str(ca.ca_file)]
+        + ["--resolve", f"{name}:{port}:127.0.0.1", f"https://{name}:{port}/headers"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("build", list(ENGINE_BUILDS))
+def test_a_certificate_with_an_ocsp_file_has_it_stapled_and_one_without_does_not(
+    daemon, backends, tmp_path, ca, build
+):
+    site = ca.issue("site", "site.example", intermediate=True)
+    api = ca.issue("api", "api.example", intermediate=True, key_type=trustme.KeyType.RSA)
+    ca.staple(site)
+    (r1,) = backends("r1")
+    d = daemon(env=ENGINE_BUILDS[build])
+    port = start_tls(d, tmp_path, [site, api], r1.address)
+    for version in ("-tls1_2", "-tls1_3"):
+        assert stapled(port, "site.example", ca, version) == "successful good", version
+        assert stapled(port, "api.example", ca, version) == "none", version
+    assert stapled(port, None, ca) == "successful good"  # no SNI: the first certificate
+    # the response about this certificate; curl checks it (signature, CertID) against the CA
+    done = s_client(port, "-status", "-servername", "site.example", "-CAfile", str(ca.ca_file))
+    serial = f"{site.leaf().serial_number:X}"
+    assert f"Serial Number: {serial.zfill(len(serial) + len(serial) % 2)}\n" in done.stdout
+    ok = curl_cert_status(port, "site.example", ca)
+    assert ok.returncode == 0 and dict(json.loads(ok.stdout))["X-Forwarded-Proto"] == "https"
+    refused = curl_cert_status(port, "api.example", ca)
+    assert refused.returncode == 91 and "No OCSP response received" in refused.stderr
+    # clients that do not ask get none, and are served as before
+    plain = s_client(port, "-servername", "site.example", "-CAfile", str(ca.ca_file))
+    assert "OCSP response" not in plain.stdout and "Verify return code: 0 (ok)" in plain.stdout
+
+
+@pytest.mark.parametrize("how", ["edit", "load", "sighup"])
+def test_a_reload_reads_the_ocsp_file_again(daemon, backends, tmp_path, ca, how):
+    site = ca.issue("site", "site.example", intermediate=True)
+    ca.staple(site)
+    (r1,) = backends("r1")
+    conf = tmp_path / "tls.conf"
+    port = free_port()
+    conf.write_text(tls_config(port, [site], r1.address))
+    d = daemon("-f", str(conf))
+    assert stapled(port, "site.example", ca) == "successful good"
+
+    def reload(expected: str) -> None:
+        if how == "edit":
+            d.ok("-E", "-i", "secure", "--tls", str(site.path))
+        elif how == "load":
+            d.ok("-f", str(conf))
+        else:
+            os.kill(d.proc.pid, signal.SIGHUP)
+            end = time.monotonic() + 10
+            while stapled(port, "site.example", ca) != expected:
+                assert time.monotonic() < end, f"SIGHUP did not load {expected}"
+                time.sleep(0.1)
+        assert stapled(port, "site.example", ca) == expected
+
+    ca.staple(site, status="revoked")  # a new response: the one sent after the reload
+    assert stapled(port, "site.example", ca) == "successful good"  # read at load, not before
+    reload("successful revoked")
+    ca.staple(site, this_update=-3 * DAY, next_update=-DAY)  # past its nextUpdate
+    reload("none")
+    ca.staple(site)
+    reload("successful good")
+    site.ocsp_path.unlink()
+    reload("none")
+    assert stop(d.proc) == 0
+    assert f"{site.ocsp_path}: the OCSP response expired at " in d.proc.stderr.read()
+
+
+def test_a_bad_ocsp_file_is_refused_at_its_line_and_the_service_staples_on(
+    daemon, backends, tmp_path, ca
+):
+    good = ca.issue("good", "site.example", intermediate=True)
+    ca.staple(good)
+    other = ca.issue("other", "other.example", intermediate=True)
+    (r1,) = backends("r1")
+    d = daemon()
+    port = start_tls(d, tmp_path, [good], r1.address)
+    before = d.ok("-L", "-n")
+    cases = {
+        b"not DER at all": "not a DER-encoded OCSP response",
+        ocsp_response(good): "the OCSP response is for another certificate",
+    }
+    for content, reason in cases.items():
+        other.ocsp_path.write_bytes(content)
+        bad = tmp_path / "bad.conf"
+        bad.write_text(
+            tls_config(port, [good], r1.address).replace(
+                f"    tls = {good.path}\n", f"    tls = {good.path}\n    tls = {other.path}\n"
+            )
+        )
+        done = d.adm("-f", str(bad))
+        assert done.returncode != 0
+        expected = f"{bad}:5: tls: {other.ocsp_path}: {reason}"
+        assert done.stderr.startswith(expected), done.stderr
+        edit = d.adm("-E", "-i", "secure", "--tls", str(good.path), "--tls", str(other.path))
+        assert edit.returncode != 0 and f"{other.ocsp_path}: {reason}" in edit.stderr
+        assert d.ok("-L", "-n") == before
+        assert stapled(port, "site.example", ca) == "successful good"
+        assert served_fingerprint(port, "other.example", ca.client_context()) == good.fingerprint
+
+
+def test_every_worker_staples(daemon, backends, tmp_path, ca):
+    site = ca.issue("site", "site.example", intermediate=True)
+    ca.staple(site)
+    (r1,) = backends("r1")
+    d = daemon("--workers", "2")
+    port = start_tls(d, tmp_path, [site], r1.address)
+    assert [stapled(port, "site.example", ca) for _ in range(8)] == ["successful good"] * 8
 
 
 # -- passthrough: TLS routed by SNI without decrypting ----------------------------------------
