@@ -256,6 +256,11 @@ def test_clients_that_do_not_speak_tls_are_cut_and_everyone_else_is_served(
     # closed with the loop's; garbage instead of a ClientHello: closed; nothing relayed
     plain = answer_to(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert plain == (b"" if WHY_NOT_OWN_TLS else PLAIN_HTTP_TO_TLS)
+    if not WHY_NOT_OWN_TLS:  # what a user who typed http:// reads
+        typed = subprocess.run(
+            ["curl", "-sS", f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=30
+        )
+        assert typed.stdout == "400 Bad Request: a plain HTTP request was sent to a TLS port\n"
     assert answer_to(b"\x16\x03\x01\x00\x05hello" + b"\x00" * 64)[:1] in (b"", b"\x15")
     assert not [r for r in r1.requests() if r["path"] == "/"]
     # a handshake that stalls is cut at client_timeout
