@@ -55,6 +55,18 @@ def start_tls(d, tmp_path, certs, backend: str, *extra: str) -> int:
     return port
 
 
+def load_with_a_second_cert(d, tmp_path, port: int, first, backend: str, second) -> tuple:
+    """(the config file, `tcpvsadm -f` of it): the service of start_tls with a second `tls`
+    line (line 5) naming `second`."""
+    conf = tmp_path / "bad.conf"
+    conf.write_text(
+        tls_config(port, [first], backend).replace(
+            f"    tls = {first.path}\n", f"    tls = {first.path}\n    tls = {second}\n"
+        )
+    )
+    return conf, d.adm("-f", str(conf))
+
+
 def curl(port: int, name: str, ca: CertAuthority, path: str = "/headers") -> tuple[str, str]:
     """(body, "<status> <certificate fingerprint>") of `curl https://NAME:PORT/PATH`."""
     done = subprocess.run(
@@ -212,13 +224,7 @@ def test_a_bad_certificate_file_is_refused_at_its_line_and_changes_nothing(
     }
     before = d.ok("-L", "-n")
     for path, reason in cases.items():
-        bad = tmp_path / "bad.conf"
-        bad.write_text(
-            tls_config(port, [good], r1.address).replace(
-                f"    tls = {good.path}\n", f"    tls = {good.path}\n    tls = {path}\n"
-            )
-        )
-        done = d.adm("-f", str(bad))
+        bad, done = load_with_a_second_cert(d, tmp_path, port, good, r1.address, path)
         assert done.returncode != 0
         assert done.stderr.startswith(f"{bad}:5: tls: ") and reason in done.stderr, done.stderr
         edit = d.adm("-E", "-i", "secure", "--tls", path)
@@ -408,13 +414,7 @@ def test_a_bad_ocsp_file_is_refused_at_its_line_and_the_service_staples_on(
     }
     for content, reason in cases.items():
         other.ocsp_path.write_bytes(content)
-        bad = tmp_path / "bad.conf"
-        bad.write_text(
-            tls_config(port, [good], r1.address).replace(
-                f"    tls = {good.path}\n", f"    tls = {good.path}\n    tls = {other.path}\n"
-            )
-        )
-        done = d.adm("-f", str(bad))
+        bad, done = load_with_a_second_cert(d, tmp_path, port, good, r1.address, other.path)
         assert done.returncode != 0
         expected = f"{bad}:5: tls: {other.ocsp_path}: {reason}"
         assert done.stderr.startswith(expected), done.stderr
