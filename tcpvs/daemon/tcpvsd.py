@@ -225,6 +225,13 @@ def log_engine() -> None:
     help="Seconds between TLS session ticket keys; a ticket resumes for two periods more.",
 )
 @click.option(
+    "--tls-ticket-secret",
+    metavar="FILE",
+    default=None,
+    help="Derive the TLS session ticket keys from this file (32 bytes or more), so that "
+    "every tcpvsd given it resumes the others' tickets; default: a random secret per start.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 1024),
     default=1,
@@ -270,6 +277,7 @@ def main(
     socket_path: str | None,
     drain_seconds: float,
     tls_ticket_rotation: float,
+    tls_ticket_secret: str | None,
     workers: int,
     admin: str | None,
     access_log: str | None,
@@ -287,7 +295,13 @@ def main(
     log_engine()
     path = socket_path or default_socket_path()
     # One ticket secret for this tcpvsd: its workers get it too (see tcpvs.tls.tickets).
-    tickets.configure(tickets.new_secret(), tls_ticket_rotation)
+    try:
+        secret = tickets.new_secret()
+        if tls_ticket_secret is not None:
+            secret = tickets.read_secret(tls_ticket_secret)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--tls-ticket-secret'") from None
+    tickets.configure(secret, tls_ticket_rotation)
     options = WorkerOptions(
         drain_seconds, level, access_log, access_log_format, tls_ticket_rotation
     )

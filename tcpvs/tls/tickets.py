@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import hmac
 import logging
+import os
 import secrets
 import time
 import weakref
@@ -102,6 +103,22 @@ class TicketKeys:
 
 def new_secret() -> bytes:
     return secrets.token_bytes(SECRET_SIZE)
+
+
+def read_secret(path: str) -> bytes:
+    """The secret in the file at `path` (all of it, raw or text: `openssl rand -base64 48`),
+    for machines that must resume each other's tickets; ValueError saying why it cannot be
+    one."""
+    try:
+        with open(path, "rb") as handle:
+            secret = handle.read(4096).strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(secret) < SECRET_SIZE:
+        raise ValueError(f"{path}: {len(secret)} bytes, a ticket secret needs {SECRET_SIZE}")
+    if os.stat(path).st_mode & 0o077:
+        log.warning("%s: readable by others than its owner: ticket keys come from it", path)
+    return secret
 
 
 # The keys of this process: one secret per tcpvsd (its workers are given it: `configure`).

@@ -4,8 +4,11 @@ other, and keys rotate (a ticket older than its keys' life gets a full handshake
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import time
 
 import pytest
@@ -49,3 +52,35 @@ def test_ticket_keys_rotate(daemon, backends, tmp_path):
     assert handshake(port, context, session)[1]
     time.sleep(3.1)  # two periods kept after the one that sealed it: at most 3 s in all
     assert not handshake(port, context, session)[1]
+
+
+def test_tcpvsds_given_one_secret_file_resume_each_others_tickets(daemon, backends, tmp_path):
+    ca = CertAuthority(tmp_path)
+    cert = ca.issue("site", "site.example")
+    (r1,) = backends("r1")
+    secret = tmp_path / "ticket.secret"
+    secret.write_bytes(os.urandom(48))
+    secret.chmod(0o600)
+    ports = []
+    shared = ["--tls-ticket-secret", str(secret)]
+    for name, args in [("a", shared), ("b", shared), ("c", [])]:
+        (tmp_path / name).mkdir()
+        ports.append(start_tls(daemon(*args), tmp_path / name, [cert], r1.address))
+    context = ca.client_context()
+    session, _ = handshake(ports[0], context)
+    assert handshake(ports[1], context, session)[1]  # another machine, the same file
+    assert not handshake(ports[2], context, session)[1]  # a tcpvsd with its own secret
+
+
+def test_a_ticket_secret_that_cannot_be_one_stops_tcpvsd_at_start(tmp_path):
+    short = tmp_path / "short.secret"
+    short.write_bytes(b"too short")
+    done = subprocess.run(
+        [sys.executable, "-m", "tcpvs.daemon", "--socket", str(tmp_path / "s")]
+        + ["--tls-ticket-secret", str(short)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"{short}: 9 bytes, a ticket secret needs 32" in done.stderr

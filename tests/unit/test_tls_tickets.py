@@ -105,3 +105,19 @@ def test_a_ticket_does_not_resume_under_another_secret(contexts):
     first = _handshake(server(), client_context, None)
     tickets.configure(bytes(32))
     assert not _handshake(server(), client_context, first.session).session_reused
+
+
+def test_a_secret_file_is_read_whole_and_refused_when_short_or_missing(tmp_path, caplog):
+    text = tmp_path / "text.secret"
+    text.write_text("c2VjcmV0IG1hZGUgYnkgb3BlbnNzbCByYW5kIC1iYXNlNjQgNDg=\n")
+    text.chmod(0o600)
+    assert tickets.read_secret(str(text)) == text.read_bytes().strip()
+    assert not caplog.records
+    text.chmod(0o644)
+    tickets.read_secret(str(text))
+    assert "readable by others than its owner" in caplog.text
+    (tmp_path / "short").write_bytes(b"x" * 31)
+    with pytest.raises(ValueError, match="31 bytes, a ticket secret needs 32"):
+        tickets.read_secret(str(tmp_path / "short"))
+    with pytest.raises(ValueError, match="cannot read"):
+        tickets.read_secret(str(tmp_path / "missing"))
