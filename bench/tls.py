@@ -765,22 +765,22 @@ def attr(cells: list[Cell], name: str) -> list[float]:
     return [float(v) for c in cells if (v := getattr(c, name)) is not None]
 
 
-def ka_tables(ka: KaResults, conns: int, proxy: int | None) -> list[str]:
-    out = [f"### Keep-alive HTTPS requests (wrk -t1 -c{conns}, {KEEPALIVE_KEY} certificate)", ""]
+def ka_rows(ka: KaResults, extra: Callable[[list[Cell]], list[str]]) -> list[list[str]]:
+    """One row per size and system of keep-alive cells: the metrics' spreads, then `extra`."""
     rows = []
     for size, row in ka.items():
         for system, cells in row.items():
             if cells:
                 errs = sum(c.errors for c in cells)
                 label = system + (f" ⚠ {errs} errors" if errs else "")
-                rows.append(
-                    [
-                        size,
-                        label,
-                        *(spread(attr(cells, a)) for _, a in METRICS),
-                        busy(cells, proxy),
-                    ]
-                )
+                spreads = [spread(attr(cells, a)) for _, a in METRICS]
+                rows.append([size, label, *spreads, *extra(cells)])
+    return rows
+
+
+def ka_tables(ka: KaResults, conns: int, proxy: int | None) -> list[str]:
+    out = [f"### Keep-alive HTTPS requests (wrk -t1 -c{conns}, {KEEPALIVE_KEY} certificate)", ""]
+    rows = ka_rows(ka, lambda cells: [busy(cells, proxy)])
     out += _table(["size", "system", *(m for m, _ in METRICS), "busy % CPU0/CPU1"], rows)
     out += ["", f"Ratios of medians, {MINE} / {BASE}:", ""]
     rows = [
@@ -949,21 +949,7 @@ def render_pass(
         f"### Keep-alive HTTPS through the passthrough (wrk -t1 -c{conns}, SNI `{PASS_SNI}`)",
         "",
     ]
-    rows = []
-    for size, row in res.ka.items():
-        for system, ka_cells in row.items():
-            if ka_cells:
-                errs = sum(c.errors for c in ka_cells)
-                label = system + (f" ⚠ {errs} errors" if errs else "")
-                rows.append(
-                    [
-                        size,
-                        label,
-                        *(spread(attr(ka_cells, a)) for _, a in METRICS),
-                        spread(core_us(ka_cells, proxy)),
-                        busy(ka_cells, proxy),
-                    ]
-                )
+    rows = ka_rows(res.ka, lambda cells: [spread(core_us(cells, proxy)), busy(cells, proxy)])
     head = ["size", "system", *(m for m, _ in METRICS), "proxy's CPU busy µs/req"]
     out += _table(head + ["busy % CPU0/CPU1"], rows)
     out += ["", f"### Passthrough: ratios of medians, {MINE} / {BASE}", ""]

@@ -111,9 +111,17 @@ def plain_send(seconds: float) -> float:
     server, client = tcp_pair()
     reader = threading.Thread(target=drain, args=(client,))
     reader.start()
-    chunk = b"x" * CHUNK
+    return timed_sendall(server, reader, CHUNK, seconds)
+
+
+def timed_sendall(
+    server: socket.socket, reader: threading.Thread, size: int, seconds: float
+) -> float:
+    """CPU per MiB of `server.sendall(size bytes)` while `reader` (started) drains the other
+    end; both are closed and joined after."""
+    chunk = b"x" * size
     try:
-        return per_mib(lambda: server.sendall(chunk), CHUNK / MIB, seconds)
+        return per_mib(lambda: server.sendall(chunk), size / MIB, seconds)
     finally:
         server.close()
         reader.join(10)
@@ -133,12 +141,7 @@ def socket_bio(
     reader = threading.Thread(target=client_side)
     reader.start()
     server = server_ctx.wrap_socket(raw_server, server_side=True)
-    chunk = b"x" * size
-    try:
-        return per_mib(lambda: server.sendall(chunk), size / MIB, seconds)
-    finally:
-        server.close()
-        reader.join(10)
+    return timed_sendall(server, reader, size, seconds)
 
 
 def copy_bytes(seconds: float) -> float:

@@ -215,15 +215,14 @@ cdef int _ticket_key(
     if ring_size == 0 or <long long>floor(now / ring_rotation) != ring_period:
         if not _read_keys(now):
             return 0
+    i = 0  # sealing: the current key; opening: the first whose name matches
     if seal:
-        i = 0
         memcpy(name, ring[0].name, 16)
         if RAND_bytes(iv, 16) != 1:
             return 0
         if not EVP_EncryptInit_ex(cipher, aes_256_cbc, NULL, ring[0].aes, iv):
             return 0
     else:
-        i = 0
         while i < ring_size and memcmp(name, ring[i].name, 16) != 0:
             i += 1
         if i == ring_size:

@@ -22,6 +22,7 @@ from tcpvs.health.result import CheckResult
 from tcpvs.health.spec import CheckSpec, parse_check
 from tcpvs.table.addr import Address
 from tcpvs.table.model import MAINT, READY
+from tests.support.mute import mute_server
 
 FAST = "interval 0.2 timeout 0.1"  # checks about every 0.18 to 0.22 s
 
@@ -146,15 +147,7 @@ def test_a_reload_keeps_the_pace_and_reports_to_the_new_objects(run) -> None:
 
 def test_a_changed_check_starts_over_and_a_server_gone_is_no_longer_checked(run) -> None:
     async def main() -> None:
-        ends: asyncio.Queue[bytes] = asyncio.Queue()
-
-        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await ends.put(await reader.read())  # a request, then the check's end
-            writer.close()
-
-        mute = await asyncio.start_server(hold, "127.0.0.1", 0)  # never answers
-        async with mute, listening(1) as (port,):
-            mute_port = mute.sockets[0].getsockname()[1]
+        async with mute_server() as (mute_port, ends), listening(1) as (port,):
             service = Service("web", spec(f"tcp {FAST}"))
             table = Table(service, [Server(Address("127.0.0.1", port))])
             checker = Checker(table.servers, table.report)

@@ -18,6 +18,7 @@ import uvloop
 
 from tcpvs.health.probe import CheckResult, Prober, Target, probe
 from tcpvs.health.spec import CheckSpec, parse_check
+from tests.support.mute import mute_server
 from tests.support.procs import free_port
 
 WAIT = 5.0  # seconds: the bound of every wait in these tests
@@ -161,15 +162,7 @@ def test_timeouts_leak_no_descriptor(run) -> None:
 
 def test_a_cancelled_check_gets_no_result_and_its_connection_is_closed(run) -> None:
     async def main() -> None:
-        ends: asyncio.Queue[bytes] = asyncio.Queue()
-
-        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await ends.put(await reader.read())  # the request, then the check's end
-            writer.close()
-
-        server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        async with server:
-            port = server.sockets[0].getsockname()[1]
+        async with mute_server() as (port, ends):  # the request, then the check's end
             target = Target(spec("http timeout 0.5"), "127.0.0.1", port)
             before = open_fds()
             prober = Prober(asyncio.get_running_loop())
